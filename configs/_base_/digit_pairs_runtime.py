@@ -1,0 +1,7 @@
+# MMPretrain's runtime, with logs every 20 iterations and only the last
+# checkpoint kept (the runs are short).
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
+randomness = dict(seed=0, deterministic=False)

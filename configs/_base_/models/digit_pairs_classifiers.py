@@ -1,0 +1,24 @@
+# CIFAR ResNets sized for DigitPairs (100 classes). Configs pick one with
+# {{_base_.resnet56}} etc.; the student is deliberately narrow (base width 4)
+# so that distillation has room to help. KD students weigh their CE by 0.1
+# (the paper's 0.1 * CE + 0.9 * KD recipe).
+def _classifier(depth, base_channels, stem_channels=None, ce_weight=1.0):
+    return dict(
+        _scope_='mmpretrain',
+        type='ImageClassifier',
+        backbone=dict(
+            type='mmrlkd.ResNetCIFAR',
+            depth=depth,
+            stem_channels=stem_channels or base_channels,
+            base_channels=base_channels),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='LinearClsHead',
+            num_classes=100,
+            in_channels=4 * base_channels,
+            loss=dict(type='CrossEntropyLoss', loss_weight=ce_weight)))
+
+
+resnet56 = _classifier(depth=56, base_channels=16)
+resnet8_w4 = _classifier(depth=8, base_channels=4)
+resnet8_w4_kd = _classifier(depth=8, base_channels=4, ce_weight=0.1)

@@ -1,0 +1,190 @@
+"""Make the pinned OpenMMLab stack work on torch 2.x; applied on ``import mmrlkd``.
+
+Three things, all idempotent:
+
+1. :func:`check_environment` fails with one clear message when a package is
+   missing or outside the versions mmrlkd supports (mmcv 2.1.x with compiled
+   ops, mmengine 0.10.x, mmdet 3.3.x, mmpretrain 1.2.x, mmrazor 1.0.x).
+2. :func:`patch_mmrazor` lets mmrazor 1.0.0 import on torch >= 2 (mmrazor issue
+   #632): three torch quantization helpers were renamed, and mmrazor builds its
+   quantization backend configs at import time. Distillation never uses them,
+   so that module is replaced by an empty table.
+3. :func:`patch_checkpoint_loading`: mmengine 0.10.7 calls ``torch.load``
+   without ``weights_only=False``; torch >= 2.6 then refuses its own
+   checkpoints (they pickle the message hub), so ``resume``, ``load_from`` and
+   a distiller's ``teacher_ckpt`` fail. We re-register mmengine's local and
+   HTTP checkpoint loaders with ``weights_only=False``, as mmengine's main
+   branch does since #1670. Only checkpoints are affected, not every
+   ``torch.load`` in the process.
+"""
+import importlib.util
+import os
+import sys
+import types
+import warnings
+
+from packaging.version import Version
+
+#: package -> (lowest supported, first unsupported) version.
+SUPPORTED_VERSIONS = {
+    'torch': ('2.0.0', '3.0.0'),
+    'mmengine': ('0.10.0', '0.11.0'),
+    'mmcv': ('2.1.0', '2.2.0'),
+    'mmdet': ('3.3.0', '3.4.0'),
+    'mmpretrain': ('1.2.0', '1.3.0'),
+    'mmrazor': ('1.0.0', '1.1.0'),
+}
+
+SETUP_HINT = 'Run `bash tools/setup_env.sh` to create a working environment.'
+
+_RAZOR_QUANT_MAPPING = \
+    'mmrazor.structures.quantization.backend_config.mapping'
+
+
+class IncompatibleEnvironmentError(ImportError):
+    """The installed packages cannot run mmrlkd."""
+
+
+def _supported_table():
+    return ', '.join(f'{name} >={low},<{high}'
+                     for name, (low, high) in SUPPORTED_VERSIONS.items())
+
+
+def _installed_version(package):
+    """Version string of ``package`` without importing it, or None."""
+    if package == 'mmcv':
+        # mmcv-lite installs the same module under another distribution name.
+        return _mmcv_version()
+    from importlib import metadata
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _mmcv_version():
+    spec = importlib.util.find_spec('mmcv')
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(spec.submodule_search_locations[0], 'version.py')
+    namespace = {}
+    with open(path) as f:
+        exec(compile(f.read(), path, 'exec'), namespace)
+    return namespace['__version__']
+
+
+def find_environment_problems():
+    """List of human-readable problems with the installed stack (empty if ok)."""
+    problems = []
+    for name, (low, high) in SUPPORTED_VERSIONS.items():
+        version = _installed_version(name)
+        if version is None:
+            problems.append(f'{name} is not installed')
+        elif not Version(low) <= Version(version.split('+')[0]) < Version(high):
+            problems.append(f'{name} {version} is installed, mmrlkd needs '
+                            f'{name} >={low},<{high}')
+    if _installed_version('mmcv') is not None \
+            and importlib.util.find_spec('mmcv._ext') is None:
+        problems.append(
+            'mmcv is installed without its compiled ops (mmcv._ext is '
+            'missing: mmcv-lite, or a build with MMCV_WITH_OPS=0); mmrlkd '
+            'needs mmcv 2.1.0 compiled with ops (RoIAlign, NMS)')
+    if importlib.util.find_spec('pkg_resources') is None:
+        problems.append('setuptools >= 82 removed pkg_resources, which '
+                        'mmengine 0.10.7 needs: install setuptools<82')
+    return problems
+
+
+def check_environment():
+    """Raise :class:`IncompatibleEnvironmentError` naming every problem."""
+    problems = find_environment_problems()
+    if problems:
+        lines = '\n'.join(f'  - {p}' for p in problems)
+        raise IncompatibleEnvironmentError(
+            f'mmrlkd cannot run with the installed packages:\n{lines}\n'
+            f'Supported: {_supported_table()}.\n{SETUP_HINT}')
+
+
+def patch_mmrazor():
+    """Let ``import mmrazor.models`` / ``mmrazor.engine`` work on torch >= 2."""
+    if _RAZOR_QUANT_MAPPING in sys.modules:
+        return
+    if 'mmrazor.structures' in sys.modules:
+        raise IncompatibleEnvironmentError(
+            'mmrazor was imported before mmrlkd; import mmrlkd first (our '
+            'tools/train.py does) so that mmrazor 1.0.0 can load on torch 2.')
+    from torch.ao.quantization import fuser_method_mappings as fmm
+    for old, new in (('reverse2', '_reverse2'), ('reverse3', '_reverse3'),
+                     ('reverse_sequential_wrapper2', '_sequential_wrapper2')):
+        if not hasattr(fmm, old) and hasattr(fmm, new):
+            setattr(fmm, old, getattr(fmm, new))
+    stub = types.ModuleType(_RAZOR_QUANT_MAPPING)
+    stub.__doc__ = ('Stand-in installed by mmrlkd.compat: mmrazor 1.0.0 '
+                    'quantization backends do not load on torch 2.')
+    stub.BackendConfigs = dict(
+        academic=None, native=None, tensorrt=None, openvino=None)
+    sys.modules[_RAZOR_QUANT_MAPPING] = stub
+
+
+def load_checkpoint_file(filename, map_location=None):
+    """``torch.load`` a trusted checkpoint, pickled objects included.
+
+    mmengine checkpoints hold pickled Python objects (message hub, config), so
+    they cannot be read with torch >= 2.6's ``weights_only=True`` default.
+    Only load checkpoints you trust, as with any pickle.
+    """
+    import torch
+    return torch.load(filename, map_location=map_location,
+                      weights_only=False)
+
+
+def patch_checkpoint_loading():
+    """Re-register mmengine's local and HTTP loaders with full unpickling."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if getattr(CheckpointLoader, '_mmrlkd_patched', False):
+        return
+
+    def load_from_local(filename, map_location):
+        filename = os.path.expanduser(filename)
+        if not os.path.isfile(filename):
+            raise FileNotFoundError(f'checkpoint {filename} does not exist')
+        return load_checkpoint_file(filename, map_location)
+
+    def load_from_http(filename, map_location=None, model_dir=None,
+                       progress=True):
+        from torch.hub import load_state_dict_from_url
+        return load_state_dict_from_url(
+            filename, model_dir=model_dir, map_location=map_location,
+            progress=progress, weights_only=False)
+
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=load_from_http, force=True)
+    CheckpointLoader._mmrlkd_patched = True
+
+
+def silence_known_warnings():
+    """Hide deprecation noise we already handle by pinning versions."""
+    warnings.filterwarnings(
+        'ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+
+def environment_summary():
+    """One line per package with its version, for logs and bug reports."""
+    import torch
+    names = ['torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet',
+             'mmpretrain', 'mmrazor']
+    lines = [f'{name}: {_installed_version(name)}' for name in names]
+    ops = 'yes' if importlib.util.find_spec('mmcv._ext') else 'no'
+    lines.append(f'mmcv compiled ops: {ops}')
+    lines.append(f'CUDA available: {torch.cuda.is_available()}')
+    return '\n'.join(lines)
+
+
+def apply():
+    """Check versions, then install the shims. Safe to call repeatedly."""
+    check_environment()
+    silence_known_warnings()
+    patch_mmrazor()
+    patch_checkpoint_loading()

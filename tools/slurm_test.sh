@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Evaluation on a Slurm cluster, one task per GPU.
+#   bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
+# Environment: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS (see
+# slurm_launch.sh).
+set -euo pipefail
+if [[ $# -lt 4 ]]; then
+    echo "usage: $0 PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]" >&2
+    exit 2
+fi
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+CHECKPOINT=$4
+shift 4
+exec bash "$(dirname "${BASH_SOURCE[0]}")/slurm_launch.sh" \
+    "$PARTITION" "$JOB_NAME" test.py "$CONFIG" "$CHECKPOINT" "$@"
