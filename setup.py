@@ -1,4 +1,4 @@
-"""Install mmrlkd; OpenMMLab packages are pinned in requirements/mminstall.txt."""
+"""Install mmrlkd; the OpenMMLab pins are in requirements/mminstall.txt."""
 import os.path as osp
 
 from setuptools import find_packages, setup
@@ -7,7 +7,7 @@ ROOT = osp.dirname(osp.abspath(__file__))
 
 
 def read_requirements(name):
-    """Package specs of requirements/<name>.txt, comments and blanks dropped."""
+    """Specs of requirements/<name>.txt without comments and blanks."""
     with open(osp.join(ROOT, 'requirements', name)) as f:
         lines = (line.split('#')[0].strip() for line in f)
         return [line for line in lines if line and not line.startswith('-')]

@@ -16,10 +16,10 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-import mmrlkd  # noqa: E402,F401  (compat shims before mmrazor is imported)
 from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+import mmrlkd  # noqa: E402,F401  (compat shims before mmrazor is imported)
 from mmrlkd.utils import register_all_modules  # noqa: E402
 
 CONFIGS = osp.join(ROOT, 'configs', 'digitpairs')
@@ -33,14 +33,16 @@ RUNS = [
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--work-dir', default=osp.join(ROOT, 'work_dirs', 'digitpairs'),
+        '--work-dir',
+        default=osp.join(ROOT, 'work_dirs', 'digitpairs'),
         help='where checkpoints and logs go')
     parser.add_argument(
         '--epochs', type=int, help='override the students\' epochs')
     parser.add_argument(
         '--teacher-epochs', type=int, help='override the teacher\'s epochs')
     parser.add_argument(
-        '--retrain-teacher', action='store_true',
+        '--retrain-teacher',
+        action='store_true',
         help='train the teacher even if its checkpoint exists')
     return parser.parse_args()
 

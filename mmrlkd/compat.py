@@ -1,4 +1,4 @@
-"""Make the pinned OpenMMLab stack work on torch 2.x; applied on ``import mmrlkd``.
+"""Make the pinned OpenMMLab stack work on torch 2; run on ``import mmrlkd``.
 
 Three things, all idempotent:
 
@@ -74,13 +74,14 @@ def _mmcv_version():
 
 
 def find_environment_problems():
-    """List of human-readable problems with the installed stack (empty if ok)."""
+    """Human-readable problems with the installed stack (empty if none)."""
     problems = []
     for name, (low, high) in SUPPORTED_VERSIONS.items():
         version = _installed_version(name)
         if version is None:
             problems.append(f'{name} is not installed')
-        elif not Version(low) <= Version(version.split('+')[0]) < Version(high):
+        elif not Version(low) <= Version(
+                version.split('+')[0]) < Version(high):
             problems.append(f'{name} {version} is installed, mmrlkd needs '
                             f'{name} >={low},<{high}')
     if _installed_version('mmcv') is not None \
@@ -106,7 +107,7 @@ def check_environment():
 
 
 def patch_mmrazor():
-    """Let ``import mmrazor.models`` / ``mmrazor.engine`` work on torch >= 2."""
+    """Let ``import mmrazor.models`` and ``mmrazor.engine`` work on torch 2."""
     if _RAZOR_QUANT_MAPPING in sys.modules:
         return
     if 'mmrazor.structures' in sys.modules:
@@ -134,8 +135,7 @@ def load_checkpoint_file(filename, map_location=None):
     Only load checkpoints you trust, as with any pickle.
     """
     import torch
-    return torch.load(filename, map_location=map_location,
-                      weights_only=False)
+    return torch.load(filename, map_location=map_location, weights_only=False)
 
 
 def patch_checkpoint_loading():
@@ -150,12 +150,17 @@ def patch_checkpoint_loading():
             raise FileNotFoundError(f'checkpoint {filename} does not exist')
         return load_checkpoint_file(filename, map_location)
 
-    def load_from_http(filename, map_location=None, model_dir=None,
+    def load_from_http(filename,
+                       map_location=None,
+                       model_dir=None,
                        progress=True):
         from torch.hub import load_state_dict_from_url
         return load_state_dict_from_url(
-            filename, model_dir=model_dir, map_location=map_location,
-            progress=progress, weights_only=False)
+            filename,
+            model_dir=model_dir,
+            map_location=map_location,
+            progress=progress,
+            weights_only=False)
 
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
@@ -173,8 +178,10 @@ def silence_known_warnings():
 def environment_summary():
     """One line per package with its version, for logs and bug reports."""
     import torch
-    names = ['torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet',
-             'mmpretrain', 'mmrazor']
+    names = [
+        'torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmpretrain',
+        'mmrazor'
+    ]
     lines = [f'{name}: {_installed_version(name)}' for name in names]
     ops = 'yes' if importlib.util.find_spec('mmcv._ext') else 'no'
     lines.append(f'mmcv compiled ops: {ops}')

@@ -16,6 +16,7 @@ any scope. ``MODELS`` inherits MMRazor's build function, so ``cfg_path``
 model configs work here too. ``locations`` make MMEngine import the right
 subpackage when ``default_scope='mmrlkd'``.
 """
+from mmengine.registry import Registry
 from mmrazor.registry import DATA_SAMPLERS as RAZOR_DATA_SAMPLERS
 from mmrazor.registry import DATASETS as RAZOR_DATASETS
 from mmrazor.registry import HOOKS as RAZOR_HOOKS
@@ -33,7 +34,6 @@ from mmrazor.registry import TASK_UTILS as RAZOR_TASK_UTILS
 from mmrazor.registry import TRANSFORMS as RAZOR_TRANSFORMS
 from mmrazor.registry import VISBACKENDS as RAZOR_VISBACKENDS
 from mmrazor.registry import VISUALIZERS as RAZOR_VISUALIZERS
-from mmengine.registry import Registry
 
 SCOPE = 'mmrlkd'
 

@@ -22,8 +22,11 @@ def run_tool():
 
     def run(*args, env=None, timeout=600, check=True):
         full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
-        result = subprocess.run([*args], cwd=ROOT, env=full_env,
-                                capture_output=True, text=True,
+        result = subprocess.run([*args],
+                                cwd=ROOT,
+                                env=full_env,
+                                capture_output=True,
+                                text=True,
                                 timeout=timeout)
         if check and result.returncode != 0:
             pytest.fail(f'{" ".join(args)} exited {result.returncode}\n'

@@ -1,4 +1,4 @@
-"""The stack works on torch 2 through mmrlkd.compat, and a wrong one is named."""
+"""The stack works on torch 2 through mmrlkd.compat; a wrong one is named."""
 import os
 import subprocess
 import sys
@@ -20,12 +20,15 @@ def python_with_fake_mmcv(tmp_path, version, with_ops):
         (package / '_ext.py').write_text('')
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     return subprocess.run([sys.executable, '-c', 'import mmrlkd'],
-                          env=env, capture_output=True, text=True)
+                          env=env,
+                          capture_output=True,
+                          text=True)
 
 
 def test_import_is_quiet():
     result = subprocess.run([sys.executable, '-c', 'import mmrlkd'],
-                            capture_output=True, text=True)
+                            capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ''
     assert result.stderr == ''
@@ -77,7 +80,8 @@ def test_importing_mmrazor_first_is_explained():
         import mmrlkd
     """)
     result = subprocess.run([sys.executable, '-c', code],
-                            capture_output=True, text=True)
+                            capture_output=True,
+                            text=True)
     assert result.returncode != 0
     assert 'IncompatibleEnvironmentError' in result.stderr
     assert 'import mmrlkd first' in result.stderr
@@ -89,10 +93,11 @@ def make_mmengine_checkpoint(path):
     hub = MessageHub.get_instance('compat-test')
     hub.update_scalar('train/loss', 0.5)
     torch.save(
-        dict(meta=dict(epoch=1, iter=3),
-             state_dict=dict(weight=torch.arange(4.0)),
-             message_hub=hub.state_dict(),
-             history=HistoryBuffer([1.0, 2.0], [1, 1])), path)
+        dict(
+            meta=dict(epoch=1, iter=3),
+            state_dict=dict(weight=torch.arange(4.0)),
+            message_hub=hub.state_dict(),
+            history=HistoryBuffer([1.0, 2.0], [1, 1])), path)
 
 
 def test_plain_torch_load_refuses_mmengine_checkpoints(tmp_path):

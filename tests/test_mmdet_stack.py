@@ -1,4 +1,4 @@
-"""MMDetection's Faster R-CNN trains and predicts on CPU with compiled mmcv ops."""
+"""MMDetection's Faster R-CNN trains and predicts on CPU with mmcv's ops."""
 import numpy as np
 import pytest
 import torch
@@ -45,11 +45,13 @@ def test_compiled_roi_align_matches_torchvision():
     feats = torch.randn(2, 8, 24, 24)
     rois = torch.tensor([[0, 1.0, 2.0, 15.0, 20.0], [1, 3.5, 0.0, 23.0, 9.0],
                          [0, 0.0, 0.0, 24.0, 24.0]])
-    ours = RoIAlign((7, 7), spatial_scale=0.5, sampling_ratio=2,
-                    aligned=True, use_torchvision=False)(feats, rois)
+    ours = RoIAlign((7, 7),
+                    spatial_scale=0.5,
+                    sampling_ratio=2,
+                    aligned=True,
+                    use_torchvision=False)(feats, rois)
     reference = torchvision.ops.roi_align(
-        feats, rois, (7, 7), spatial_scale=0.5, sampling_ratio=2,
-        aligned=True)
+        feats, rois, (7, 7), spatial_scale=0.5, sampling_ratio=2, aligned=True)
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
 
 
@@ -76,8 +78,12 @@ def test_faster_rcnn_loss_step_and_predict_on_cpu(faster_rcnn):
     from mmdet.testing import demo_mm_inputs
     model = faster_rcnn
     assert not model.roi_head.bbox_roi_extractor.roi_layers[0].use_torchvision
-    packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 128, 160)] * 2,
-                            num_items=[3, 2], num_classes=3, with_mask=False)
+    packed = demo_mm_inputs(
+        batch_size=2,
+        image_shapes=[(3, 128, 160)] * 2,
+        num_items=[3, 2],
+        num_classes=3,
+        with_mask=False)
 
     model.train()
     data = model.data_preprocessor(packed, True)

@@ -1,6 +1,6 @@
 """Scope 'mmrlkd' is a child of MMRazor's and reaches the other packages."""
-from mmengine.registry import DefaultScope
 from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import DefaultScope
 
 from mmrlkd import registry
 from mmrlkd.models import ResNetCIFAR

@@ -10,9 +10,9 @@ what MMRazor's algorithms return in ``predict`` mode).
 """
 import argparse
 
-import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
 from mmengine.config import ConfigDict
 
+import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
 from mmrlkd.utils import add_common_arguments, build_runner, load_config
 
 

@@ -12,9 +12,9 @@ without CUDA, training runs on the gloo backend (see
 """
 import argparse
 
-import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
 import torch
 
+import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
 from mmrlkd.utils import add_common_arguments, build_runner, load_config
 
 
@@ -22,13 +22,18 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
-        '--amp', action='store_true',
+        '--amp',
+        action='store_true',
         help='automatic mixed precision training (needs a CUDA device)')
     parser.add_argument(
-        '--auto-scale-lr', action='store_true',
+        '--auto-scale-lr',
+        action='store_true',
         help='scale the learning rate by the actual total batch size')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from this checkpoint, or from the latest one in the '
         'work dir when no path is given')
     add_common_arguments(parser)

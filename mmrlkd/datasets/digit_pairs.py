@@ -16,7 +16,10 @@ from mmrlkd.registry import DATASETS
 CLASSES = tuple(f'{i:02d}' for i in range(100))
 
 
-def make_digit_pairs(split, num_samples, seed=0, split_seed=0,
+def make_digit_pairs(split,
+                     num_samples,
+                     seed=0,
+                     split_seed=0,
                      train_fraction=0.8):
     """Images (N, 16, 32, 3) uint8 and labels (N,) int64 of one split.
 
@@ -78,8 +81,7 @@ class DigitPairs(BaseDataset):
                  pipeline=(),
                  **kwargs):
         if split not in self.DEFAULT_SIZES:
-            raise ValueError(
-                f"split must be 'train' or 'test', got {split!r}")
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         self.split = split
         self.num_samples = num_samples or self.DEFAULT_SIZES[split]
         self.seed = seed

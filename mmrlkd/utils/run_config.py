@@ -1,4 +1,4 @@
-"""What tools/train.py and tools/test.py share: common flags, config, runner."""
+"""What tools/train.py and tools/test.py share: flags, config, runner."""
 import os
 import os.path as osp
 
@@ -11,15 +11,19 @@ from .setup_env import register_all_modules
 
 
 def add_common_arguments(parser):
-    """``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
+    """Add --work-dir, --cfg-options, --launcher and --local-rank."""
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override config settings, key=value pairs (e.g. '
         'train_cfg.max_epochs=2); lists as key="[a,b]"')
     parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2) or
     # --local_rank (older); torchrun sets LOCAL_RANK instead.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

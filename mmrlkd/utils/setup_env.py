@@ -14,7 +14,6 @@ def register_all_modules(init_default_scope=True):
             (a fresh :class:`~mmengine.DefaultScope` instance, so an earlier
             scope of another package is left intact). Defaults to True.
     """
-    import mmrlkd  # noqa: F401  (compat first, then our components)
     import mmdet.utils
     import mmpretrain.utils
     import mmrazor.utils

@@ -68,8 +68,8 @@ def test_all_hundred_classes_appear():
 
 
 def test_dataset_packs_for_mmpretrain():
-    dataset = DigitPairs(split='test', num_samples=8,
-                         pipeline=[dict(type='PackInputs')])
+    dataset = DigitPairs(
+        split='test', num_samples=8, pipeline=[dict(type='PackInputs')])
     assert len(dataset) == 8
     assert dataset.metainfo['classes'][42] == '42'
     sample = dataset[0]

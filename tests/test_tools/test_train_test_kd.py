@@ -27,14 +27,16 @@ val_dataloader = dict(batch_size=16, dataset=dict(num_samples=32))
 test_dataloader = val_dataloader
 train_cfg = dict(max_epochs=1)
 default_hooks = dict(logger=dict(interval=1))
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 """)
     return str(config)
 
 
 def scalars(work_dir):
     """The JSON lines MMEngine's LocalVisBackend wrote for the latest run."""
-    runs = sorted(d for d in osp.os.listdir(work_dir)
-                  if osp.isdir(osp.join(work_dir, d, 'vis_data')))
+    runs = sorted(
+        d for d in osp.os.listdir(work_dir)
+        if osp.isdir(osp.join(work_dir, d, 'vis_data')))
     path = osp.join(work_dir, runs[-1], 'vis_data', 'scalars.json')
     with open(path) as f:
         return [json.loads(line) for line in f]
@@ -44,8 +46,7 @@ def test_train_resume_and_test(repo_root, tmp_path, run_tool):
     config = write_tiny_config(repo_root, tmp_path)
     work_dir = str(tmp_path / 'work')
 
-    run_tool(run_tool.python, 'tools/train.py', config, '--work-dir',
-             work_dir)
+    run_tool(run_tool.python, 'tools/train.py', config, '--work-dir', work_dir)
     first = torch.load(osp.join(work_dir, 'epoch_1.pth'), weights_only=False)
     assert first['meta']['epoch'] == 1 and first['meta']['iter'] == 4
     logged = scalars(work_dir)
@@ -54,20 +55,20 @@ def test_train_resume_and_test(repo_root, tmp_path, run_tool):
     assert all(row['distill.loss_kl'] > 0 for row in train_rows)
     assert any('teacher.accuracy/top1' in row for row in logged)
 
-    result = run_tool(run_tool.python, 'tools/train.py', config,
-                      '--work-dir', work_dir, '--resume', '--cfg-options',
+    result = run_tool(run_tool.python, 'tools/train.py', config, '--work-dir',
+                      work_dir, '--resume', '--cfg-options',
                       'train_cfg.max_epochs=2')
     assert 'resumed' in (result.stdout + result.stderr).lower()
     second = torch.load(osp.join(work_dir, 'epoch_2.pth'), weights_only=False)
     assert second['meta']['epoch'] == 2 and second['meta']['iter'] == 8
     # Resuming continued from epoch 1: only epoch 2's iterations were run.
-    resumed_rows = [row for row in scalars(work_dir)
-                    if 'distill.loss_kl' in row]
+    resumed_rows = [
+        row for row in scalars(work_dir) if 'distill.loss_kl' in row
+    ]
     assert [row['iter'] for row in resumed_rows] == [5, 6, 7, 8]
     # The student went on training from the saved weights.
     key = 'architecture.head.fc.weight'
-    assert not torch.equal(first['state_dict'][key],
-                           second['state_dict'][key])
+    assert not torch.equal(first['state_dict'][key], second['state_dict'][key])
 
     out = str(tmp_path / 'preds.pkl')
     result = run_tool(run_tool.python, 'tools/test.py', config,
@@ -89,12 +90,18 @@ def test_two_process_training_on_cpu(repo_root, tmp_path, run_tool):
     config = write_tiny_config(repo_root, tmp_path)
     work_dir = str(tmp_path / 'dist')
     result = run_tool(
-        'bash', 'tools/dist_train.sh', config, '2', '--work-dir', work_dir,
-        env=dict(PYTHON=run_tool.python, PORT=str(free_port()),
-                 OMP_NUM_THREADS='1'))
+        'bash',
+        'tools/dist_train.sh',
+        config,
+        '2',
+        '--work-dir',
+        work_dir,
+        env=dict(
+            PYTHON=run_tool.python, PORT=str(free_port()),
+            OMP_NUM_THREADS='1'))
     output = result.stdout + result.stderr
     assert 'Distributed training: True' in output
-    checkpoint = torch.load(osp.join(work_dir, 'epoch_1.pth'),
-                            weights_only=False)
+    checkpoint = torch.load(
+        osp.join(work_dir, 'epoch_1.pth'), weights_only=False)
     # 32 images split over 2 processes of batch 8: 2 iterations per epoch.
     assert checkpoint['meta']['iter'] == 2

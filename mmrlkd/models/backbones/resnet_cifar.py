@@ -1,6 +1,6 @@
-"""CIFAR ResNets of the KD literature (ResNet-8 ... ResNet-110, ResNet-8x4/32x4).
+"""CIFAR ResNets of the KD literature (ResNet-8 to -110, ResNet-8x4/32x4).
 
-He et al., "Deep Residual Learning for Image Recognition" (CVPR 2016), Sec. 4.2:
+He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, 4.2:
 a 3x3 stem, then three stages of ``n`` basic blocks at strides 1, 2, 2, so
 depth = 6n + 2. The KD literature's "x4" variants widen the stem to 32 and the
 stages to 64/128/256.
@@ -61,15 +61,13 @@ class ResNetCIFAR(BaseModule):
                  in_channels=3,
                  out_indices=(3, ),
                  init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1,
-                                layer='_BatchNorm'))):
+                           dict(type='Constant', val=1, layer='_BatchNorm'))):
         super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f'depth must be 6n + 2 with n >= 1, got {depth}')
         out_indices = tuple(out_indices)
         if not out_indices or any(not 0 <= i <= 3 for i in out_indices):
-            raise ValueError(
-                f'out_indices must be in 0..3, got {out_indices}')
+            raise ValueError(f'out_indices must be in 0..3, got {out_indices}')
         self.out_indices = out_indices
         blocks_per_stage = (depth - 2) // 6
         self.stem = nn.Sequential(

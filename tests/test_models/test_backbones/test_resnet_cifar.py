@@ -30,23 +30,28 @@ def test_parameter_counts_match_the_published_zoo(kwargs, millions):
 def test_depth_and_stages():
     backbone = ResNetCIFAR(depth=20)
     assert [len(stage) for stage in backbone.stages] == [3, 3, 3]
-    convs = [m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)
-             and m.kernel_size == (3, 3)]
+    convs = [
+        m for m in backbone.modules()
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+    ]
     assert len(convs) + 1 == 20  # 19 3x3 convolutions + the fc layer
 
 
 def test_feature_shapes_for_kd():
-    backbone = ResNetCIFAR(depth=8, stem_channels=4, base_channels=4,
-                           out_indices=(0, 1, 2, 3))
+    backbone = ResNetCIFAR(
+        depth=8, stem_channels=4, base_channels=4, out_indices=(0, 1, 2, 3))
     feats = backbone(torch.randn(2, 3, 16, 32))
-    assert [tuple(f.shape) for f in feats] == [
-        (2, 4, 16, 32), (2, 4, 16, 32), (2, 8, 8, 16), (2, 16, 4, 8)]
+    assert [tuple(f.shape) for f in feats] == [(2, 4, 16, 32), (2, 4, 16, 32),
+                                               (2, 8, 8, 16), (2, 16, 4, 8)]
     assert backbone.out_channels == 16
 
 
 @pytest.mark.parametrize('kwargs', [
-    dict(depth=9), dict(depth=2), dict(depth=20, out_indices=(4, )),
-    dict(depth=20, out_indices=())])
+    dict(depth=9),
+    dict(depth=2),
+    dict(depth=20, out_indices=(4, )),
+    dict(depth=20, out_indices=())
+])
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError):
         ResNetCIFAR(**kwargs)
