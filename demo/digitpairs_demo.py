@@ -1,4 +1,4 @@
-"""DigitPairs demo: teacher, student alone and distilled students on a CPU.
+"""DigitPairs demo: teacher, student alone, KD and RLKD students on a CPU.
 
 Runs the configs of ``configs/digitpairs/`` through MMEngine's Runner, exactly
 as ``tools/train.py`` would, and prints a table of test top-1 accuracies with
@@ -27,6 +27,7 @@ TEACHER_CONFIG = osp.join(CONFIGS, 'resnet56_digitpairs.py')
 RUNS = [
     ('student alone (ResNet-8, width 4)', 'resnet8w4_digitpairs.py'),
     ('vanilla KD (tau = 4)', 'kd_resnet56_resnet8w4_digitpairs.py'),
+    ('RLKD (PPO temperatures)', 'rlkd_resnet56_resnet8w4_digitpairs.py'),
 ]
 
 

@@ -31,7 +31,7 @@ def run_tool():
         if check and result.returncode != 0:
             pytest.fail(f'{" ".join(args)} exited {result.returncode}\n'
                         f'--- stdout ---\n{result.stdout[-6000:]}\n'
-                        f'--- stderr ---\n{result.stderr[-6000:]}')
+                        f'--- stderr ---\n{result.stderr[-20000:]}')
         return result
 
     run.python = sys.executable

@@ -13,7 +13,8 @@ import argparse
 from mmengine.config import ConfigDict
 
 import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
-from mmrlkd.utils import add_common_arguments, build_runner, load_config
+from mmrlkd.utils import (add_common_arguments, build_runner,
+                          finish_distributed, load_config)
 
 
 def parse_args(argv=None):
@@ -42,7 +43,9 @@ def apply_test_arguments(cfg, args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = apply_test_arguments(load_config(args), args)
-    return build_runner(cfg).test()
+    metrics = build_runner(cfg).test()
+    finish_distributed()
+    return metrics
 
 
 if __name__ == '__main__':

@@ -15,7 +15,8 @@ import argparse
 import torch
 
 import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
-from mmrlkd.utils import add_common_arguments, build_runner, load_config
+from mmrlkd.utils import (add_common_arguments, build_runner,
+                          finish_distributed, load_config)
 
 
 def parse_args(argv=None):
@@ -66,6 +67,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = apply_train_arguments(load_config(args), args)
     build_runner(cfg).train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@
 # The teacher checkpoint comes from configs/digitpairs/resnet56_digitpairs.py;
 # demo/digitpairs_demo.py puts it at the path below.
 _base_ = [
-    '../_base_/models/digit_pairs_classifiers.py',
+    '../_base_/models/cifar_resnet_classifiers.py',
     '../_base_/datasets/digit_pairs.py',
     '../_base_/schedules/digit_pairs_sgd.py',
     '../_base_/digit_pairs_runtime.py',

@@ -1,8 +1,8 @@
-from .distributed import prepare_distributed
+from .distributed import finish_distributed, prepare_distributed
 from .run_config import add_common_arguments, build_runner, load_config
 from .setup_env import register_all_modules
 
 __all__ = [
-    'add_common_arguments', 'build_runner', 'load_config',
-    'prepare_distributed', 'register_all_modules'
+    'add_common_arguments', 'build_runner', 'finish_distributed',
+    'load_config', 'prepare_distributed', 'register_all_modules'
 ]

@@ -41,3 +41,15 @@ def prepare_distributed(cfg):
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def finish_distributed():
+    """Leave the process group cleanly at the end of a run.
+
+    Without it a gloo process can abort at exit ("terminate called without
+    an active exception") while its peer still talks to it, which torchrun
+    reports as a failed run although training finished.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

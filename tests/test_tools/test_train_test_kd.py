@@ -1,7 +1,8 @@
-"""KD through tools/train.py, --resume, tools/test.py and tools/dist_train.sh.
+"""KD and RLKD through tools/train.py, --resume, tools/test.py, dist_train.sh.
 
-The real MMRazor SingleTeacherDistill + ConfigurableDistiller + KLDivergence on
-two MMPretrain classifiers, on a few DigitPairs images, on CPU.
+The real MMRazor SingleTeacherDistill + ConfigurableDistiller + KLDivergence
+(and our RLKDDistill) on two MMPretrain classifiers, on a few DigitPairs
+images, on CPU.
 """
 import json
 import os.path as osp
@@ -14,13 +15,14 @@ import torch
 pytestmark = pytest.mark.slow
 
 KD_CONFIG = 'configs/digitpairs/kd_resnet56_resnet8w4_digitpairs.py'
+RLKD_CONFIG = 'configs/digitpairs/rlkd_resnet56_resnet8w4_digitpairs.py'
 
 
-def write_tiny_config(repo_root, tmp_path, num_train=32):
-    """The KD config with a small random teacher and 32 images."""
+def write_tiny_config(repo_root, tmp_path, num_train=32, base=KD_CONFIG):
+    """A config with a small random teacher and 32 images."""
     config = tmp_path / 'tiny_kd.py'
     config.write_text(f"""
-_base_ = [{osp.join(repo_root, KD_CONFIG)!r}]
+_base_ = [{osp.join(repo_root, base)!r}]
 model = dict(teacher=dict(backbone=dict(depth=8)), teacher_ckpt=None)
 train_dataloader = dict(batch_size=8, dataset=dict(num_samples={num_train}))
 val_dataloader = dict(batch_size=16, dataset=dict(num_samples=32))
@@ -105,3 +107,31 @@ def test_two_process_training_on_cpu(repo_root, tmp_path, run_tool):
         osp.join(work_dir, 'epoch_1.pth'), weights_only=False)
     # 32 images split over 2 processes of batch 8: 2 iterations per epoch.
     assert checkpoint['meta']['iter'] == 2
+
+
+def test_rlkd_trains_its_agent_through_tools(repo_root, tmp_path, run_tool):
+    config = write_tiny_config(repo_root, tmp_path, base=RLKD_CONFIG)
+    with open(config, 'a') as f:
+        f.write("custom_hooks = [dict(type='mmrlkd.RLKDAgentHook', "
+                'agent_warmup=0, reward_warmup=1)]\n'
+                'val_cfg = dict()\n')
+    work_dir = str(tmp_path / 'rlkd')
+    run_tool(run_tool.python, 'tools/train.py', config, '--work-dir', work_dir)
+    rows = [row for row in scalars(work_dir) if 'distill.loss_kd' in row]
+    assert len(rows) == 4
+    assert all(0 < row['distill.temperature_min'] <=
+               row['distill.temperature_max'] < 10 for row in rows)
+    updated = [row for row in rows if 'rl/policy_loss' in row]
+    assert [row['iter'] for row in updated] == [2, 3, 4]
+    assert all('rl/reward' in row and 'rl/approx_kl' in row for row in updated)
+    first = torch.load(osp.join(work_dir, 'epoch_1.pth'), weights_only=False)
+
+    run_tool(run_tool.python, 'tools/train.py', config, '--work-dir', work_dir,
+             '--resume', '--cfg-options', 'train_cfg.max_epochs=2')
+    second = torch.load(osp.join(work_dir, 'epoch_2.pth'), weights_only=False)
+    key = 'actor.0.weight'
+    assert not torch.equal(first['rlkd_agent']['policy'][key],
+                           second['rlkd_agent']['policy'][key])
+    # The episode pending at the checkpoint was rewarded after resuming.
+    resumed = [row for row in scalars(work_dir) if 'rl/reward' in row]
+    assert [row['iter'] for row in resumed] == [5, 6, 7, 8]

@@ -1,1 +1,3 @@
-__all__ = []
+from .rlkd_agent_hook import RLKDAgentHook
+
+__all__ = ['RLKDAgentHook']

@@ -1,8 +1,8 @@
-# CIFAR ResNets sized for DigitPairs (100 classes). Configs pick one with
-# {{_base_.resnet56}} etc.; the student is deliberately narrow (base width 4)
-# so that distillation has room to help. KD students weigh their CE by 0.1
-# (the paper's 0.1 * CE + 0.9 * KD recipe).
-def _classifier(depth, base_channels, stem_channels=None, ce_weight=1.0):
+# CIFAR ResNets (mmrlkd.ResNetCIFAR) as 100-way MMPretrain classifiers, for
+# CIFAR-100 and DigitPairs (both 100 classes). Configs pick one with
+# {{_base_.resnet56}} etc. KD students (suffix _kd) weigh their CE by 0.1:
+# the paper's 0.1 * CE + 0.9 * KD recipe.
+def _classifier(depth, base_channels=16, stem_channels=None, ce_weight=1.0):
     return dict(
         _scope_='mmpretrain',
         type='ImageClassifier',
@@ -19,6 +19,9 @@ def _classifier(depth, base_channels, stem_channels=None, ce_weight=1.0):
             loss=dict(type='CrossEntropyLoss', loss_weight=ce_weight)))
 
 
-resnet56 = _classifier(depth=56, base_channels=16)
+resnet56 = _classifier(depth=56)
+resnet20 = _classifier(depth=20)
+resnet20_kd = _classifier(depth=20, ce_weight=0.1)
+# DigitPairs' capacity-limited student: ResNet-8 with stages 4/8/16 wide.
 resnet8_w4 = _classifier(depth=8, base_channels=4)
 resnet8_w4_kd = _classifier(depth=8, base_channels=4, ce_weight=0.1)

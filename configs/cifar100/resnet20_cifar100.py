@@ -1,0 +1,8 @@
+# CIFAR-100 student alone: ResNet-20 (paper: 69.06 %).
+_base_ = [
+    '../_base_/models/cifar_resnet_classifiers.py',
+    '../_base_/datasets/cifar100_bs64.py',
+    '../_base_/schedules/cifar_240e.py',
+    '../_base_/cifar_runtime.py',
+]
+model = {{_base_.resnet20}}

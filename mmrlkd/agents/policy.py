@@ -1,0 +1,157 @@
+"""Gaussian actor-critic that maps an instance state to a temperature.
+
+Architecture as in the official RLKD code (arXiv 2407.00115): actor
+``D -> 256 -> 256 -> 1`` with ReLU and a tanh on the mean, a learnable
+state-independent log-std (initial std e^-0.5) and a critic of the same
+shape. The action ``a ~ N(mu, std^2)`` is squashed to
+``T = t_min + (t_max - t_min) * sigmoid(a)``. PPO needs the density of what
+was sampled, so log-probabilities are taken on the pre-squash ``a``; the
+official code evaluates the Gaussian at ``T`` instead, which is a bug.
+
+The Gaussian is written out rather than built with ``torch.distributions``
+because the latter validates its arguments with a host sync.
+"""
+import math
+
+import torch
+import torch.nn as nn
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _mlp(in_dim, hidden_dim):
+    return [
+        nn.Linear(in_dim, hidden_dim),
+        nn.ReLU(),
+        nn.Linear(hidden_dim, hidden_dim),
+        nn.ReLU(),
+        nn.Linear(hidden_dim, 1),
+    ]
+
+
+class TemperaturePolicy(nn.Module):
+    """Per-instance temperature policy (actor) and its value baseline.
+
+    Args:
+        state_dim (int): Features per instance. Defaults to 3.
+        hidden_dim (int): Width of both hidden layers. Defaults to 256.
+        t_min (float): Temperature at ``a -> -inf``. Defaults to 0.0.
+        t_max (float): Temperature at ``a -> +inf``. Defaults to 10.0.
+        t_floor (float): Lower clamp so that ``T`` never reaches 0 (it
+            would divide the logits by zero). Defaults to 1e-2.
+        init_log_std (float): Initial log standard deviation of the action.
+            Defaults to -0.5.
+    """
+
+    def __init__(self,
+                 state_dim=3,
+                 hidden_dim=256,
+                 t_min=0.0,
+                 t_max=10.0,
+                 t_floor=1e-2,
+                 init_log_std=-0.5):
+        super().__init__()
+        if int(state_dim) != state_dim or state_dim < 1:
+            raise ValueError(f'state_dim must be a positive int, got '
+                             f'{state_dim}')
+        if int(hidden_dim) != hidden_dim or hidden_dim < 1:
+            raise ValueError(f'hidden_dim must be a positive int, got '
+                             f'{hidden_dim}')
+        if not 0 <= t_min < t_max < math.inf:
+            raise ValueError('need 0 <= t_min < t_max < inf, got '
+                             f't_min={t_min}, t_max={t_max}')
+        if not 0 <= t_floor < t_max:
+            raise ValueError(f'need 0 <= t_floor < t_max, got '
+                             f't_floor={t_floor}, t_max={t_max}')
+        if not math.isfinite(init_log_std):
+            raise ValueError(f'init_log_std must be finite, got '
+                             f'{init_log_std}')
+        self.state_dim = int(state_dim)
+        self.t_min = float(t_min)
+        self.t_max = float(t_max)
+        self.t_floor = float(t_floor)
+        self.actor = nn.Sequential(*_mlp(self.state_dim, hidden_dim),
+                                   nn.Tanh())
+        self.log_std = nn.Parameter(torch.full((1, ), float(init_log_std)))
+        self.critic = nn.Sequential(*_mlp(self.state_dim, hidden_dim))
+
+    def actor_parameters(self):
+        """Parameters trained by the actor optimizer (incl. ``log_std``)."""
+        return [*self.actor.parameters(), self.log_std]
+
+    def critic_parameters(self):
+        """Parameters trained by the critic optimizer."""
+        return list(self.critic.parameters())
+
+    def to_temperature(self, action):
+        """Squash actions into ``(t_min, t_max)``, never below ``t_floor``."""
+        span = self.t_max - self.t_min
+        temperature = self.t_min + span * torch.sigmoid(action)
+        return temperature.clamp_min(self.t_floor)
+
+    def value(self, states):
+        """Critic estimate of shape (N,) for states of shape (N, D)."""
+        return self.critic(states).squeeze(-1)
+
+    def _mean_and_log_std(self, states):
+        mu = self.actor(states).squeeze(-1)
+        return mu, self.log_std.expand_as(mu)
+
+    @staticmethod
+    def _log_prob(actions, mu, log_std):
+        z = (actions - mu) * torch.exp(-log_std)
+        return -0.5 * z.square() - log_std - _LOG_SQRT_2PI
+
+    @torch.no_grad()
+    def act(self, states, deterministic=False):
+        """Choose one temperature per instance, without host syncs.
+
+        Args:
+            states (Tensor): States of shape (N, D).
+            deterministic (bool): Use the mean action (evaluation) instead
+                of sampling. Defaults to False.
+
+        Returns:
+            dict[str, Tensor]: ``action`` (pre-squash), ``log_prob`` (of
+            ``action``), ``value`` and ``temperature``, each of shape (N,).
+        """
+        mu, log_std = self._mean_and_log_std(states)
+        if deterministic:
+            action = mu
+        else:
+            action = mu + log_std.exp() * torch.randn_like(mu)
+        return dict(
+            action=action,
+            log_prob=self._log_prob(action, mu, log_std),
+            value=self.value(states),
+            temperature=self.to_temperature(action))
+
+    def log_prob_and_entropy(self, states, actions):
+        """Actor side of :meth:`evaluate` (PPO's actor epochs need no value).
+
+        Args:
+            states (Tensor): States of shape (N, D).
+            actions (Tensor): Pre-squash actions of shape (N,).
+
+        Returns:
+            tuple[Tensor]: ``log_prob`` and ``entropy``, each of shape (N,),
+            with gradients.
+        """
+        mu, log_std = self._mean_and_log_std(states)
+        log_prob = self._log_prob(actions, mu, log_std)
+        entropy = 0.5 + _LOG_SQRT_2PI + log_std
+        return log_prob, entropy
+
+    def evaluate(self, states, actions):
+        """Score stored actions under the current networks, with gradients.
+
+        Args:
+            states (Tensor): States of shape (N, D).
+            actions (Tensor): Pre-squash actions of shape (N,).
+
+        Returns:
+            tuple[Tensor]: ``log_prob``, ``entropy`` and ``value``, each of
+            shape (N,).
+        """
+        return (*self.log_prob_and_entropy(states, actions),
+                self.value(states))

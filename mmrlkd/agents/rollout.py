@@ -1,0 +1,183 @@
+"""Episode storage and generalised advantage estimation.
+
+In RLKD one training iteration is one episode: its instances are the steps,
+in batch order, and the batch reward arrives after the last one.
+"""
+import torch
+
+_FIELDS = ('states', 'actions', 'log_probs', 'values', 'rewards')
+
+
+def compute_gae(rewards, values, gamma=0.99, gae_lambda=0.95, last_value=0.0):
+    """Generalised advantage estimates and returns for one episode.
+
+    GAE (Schulman et al., "High-Dimensional Continuous Control Using
+    Generalized Advantage Estimation", ICLR 2016) is the exponentially
+    weighted sum of TD errors::
+
+        delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)
+        A_t = sum_{l >= 0} (gamma * lambda)^l * delta_{t+l}
+
+    ``gae_lambda = 1`` gives the discounted Monte-Carlo return minus the
+    value, ``gae_lambda = 0`` gives the one-step TD(0) error. The episode is
+    terminal after its last step: ``V(s_T)`` is replaced by ``last_value``
+    (0 by default; pass a critic estimate to bootstrap instead). The returns,
+    i.e. the critic's regression targets, are ``A_t + V(s_t)``.
+
+    The backward sweep runs on Python floats in double precision: one host
+    transfer instead of T small device kernels.
+
+    Args:
+        rewards (Tensor): Rewards r_t of shape (T,).
+        values (Tensor): Critic values V(s_t) of shape (T,).
+        gamma (float): Discount factor. Defaults to 0.99.
+        gae_lambda (float): GAE lambda. Defaults to 0.95.
+        last_value (float | Tensor): Value after the last step.
+            Defaults to 0.0.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``advantages`` and ``returns``, each of shape
+        (T,), on the device and with the dtype of ``values``.
+    """
+    if rewards.dim() != 1 or rewards.shape != values.shape:
+        raise ValueError('rewards and values must both have shape (T,), got '
+                         f'{tuple(rewards.shape)} and {tuple(values.shape)}')
+    reward_list = rewards.detach().double().cpu().tolist()
+    value_list = values.detach().double().cpu().tolist()
+    advantage_list = [0.0] * len(reward_list)
+    next_value = float(last_value)
+    lastgaelam = 0.0
+    for t in reversed(range(len(reward_list))):
+        delta = reward_list[t] + gamma * next_value - value_list[t]
+        lastgaelam = delta + gamma * gae_lambda * lastgaelam
+        advantage_list[t] = lastgaelam
+        next_value = value_list[t]
+    advantages = torch.tensor(
+        advantage_list, dtype=values.dtype, device=values.device)
+    return advantages, advantages + values.detach()
+
+
+class EpisodeBuffer:
+    """Preallocated storage for one episode of instance-steps.
+
+    Rows are instances in the order they were stored. Storage grows (by
+    reallocation) when an episode outgrows ``capacity``, e.g. detection with
+    many RoIs per batch.
+
+    Args:
+        capacity (int): Steps allocated up front, e.g. the batch size.
+        state_dim (int): Features per state.
+        device (str | torch.device): Where the tensors live.
+            Defaults to 'cpu'.
+
+    Attributes:
+        states (Tensor): Shape (capacity, state_dim).
+        actions, log_probs, values, rewards (Tensor): Shape (capacity,).
+    """
+
+    def __init__(self, capacity, state_dim, device='cpu'):
+        if int(capacity) != capacity or capacity < 1:
+            raise ValueError(f'capacity must be a positive int, got '
+                             f'{capacity}')
+        if int(state_dim) != state_dim or state_dim < 1:
+            raise ValueError(f'state_dim must be a positive int, got '
+                             f'{state_dim}')
+        self.state_dim = int(state_dim)
+        self.device = torch.device(device)
+        self._size = 0
+        self._allocate(int(capacity))
+
+    @property
+    def capacity(self):
+        return self.actions.shape[0]
+
+    def _allocate(self, capacity):
+        """(Re)allocate to ``capacity`` rows, keeping the filled part."""
+        old = {name: getattr(self, name, None) for name in _FIELDS}
+        kwargs = dict(dtype=torch.float32, device=self.device)
+        self.states = torch.zeros(capacity, self.state_dim, **kwargs)
+        for name in _FIELDS[1:]:
+            setattr(self, name, torch.zeros(capacity, **kwargs))
+        if self._size:
+            for name in _FIELDS:
+                getattr(self, name)[:self._size] = old[name][:self._size]
+
+    def __len__(self):
+        return self._size
+
+    def store(self, states, actions, log_probs, values):
+        """Append a whole iteration's instances; their rewards start at 0.
+
+        Args:
+            states (Tensor): Shape (N, state_dim).
+            actions (Tensor): Pre-squash actions, shape (N,).
+            log_probs (Tensor): Log-probabilities of ``actions``, shape (N,).
+            values (Tensor): Critic values, shape (N,).
+        """
+        num = states.shape[0]
+        if states.shape != (num, self.state_dim):
+            raise ValueError(f'states must have shape (N, {self.state_dim}),'
+                             f' got {tuple(states.shape)}')
+        for name, tensor in (('actions', actions), ('log_probs', log_probs),
+                             ('values', values)):
+            if tensor.shape != (num, ):
+                raise ValueError(f'{name} must have shape ({num},), got '
+                                 f'{tuple(tensor.shape)}')
+        end = self._size + num
+        if end > self.capacity:
+            self._allocate(max(2 * self.capacity, end))
+        new = dict(
+            states=states, actions=actions, log_probs=log_probs, values=values)
+        for name, tensor in new.items():
+            getattr(self, name)[self._size:end] = tensor.detach()
+        self.rewards[self._size:end] = 0
+        self._size = end
+
+    def set_delayed_reward(self, reward):
+        """Put the scalar episode reward on the last step, 0 elsewhere.
+
+        Args:
+            reward (float | Tensor): The batch reward (a 0-dim tensor stays
+                on the device, no host sync).
+        """
+        if not self._size:
+            raise ValueError('cannot reward an empty episode')
+        self.rewards[:self._size] = 0
+        self.rewards[self._size - 1] = reward
+
+    def set_rewards(self, rewards):
+        """Replace the per-step rewards, e.g. after reward calibration.
+
+        Args:
+            rewards (Tensor): Shape (len(self),).
+        """
+        if rewards.shape != (self._size, ):
+            raise ValueError(f'rewards must have shape ({self._size},), got '
+                             f'{tuple(rewards.shape)}')
+        self.rewards[:self._size] = rewards.detach()
+
+    def clear(self):
+        """Start a new episode (storage is kept)."""
+        self._size = 0
+
+    def get(self):
+        """Views (not copies) of the filled part, keyed by field name."""
+        return {name: getattr(self, name)[:self._size] for name in _FIELDS}
+
+    def state_dict(self):
+        """Copies of the pending episode, so it survives a checkpoint."""
+        state = {name: tensor.clone() for name, tensor in self.get().items()}
+        state.update(capacity=self.capacity, state_dim=self.state_dim)
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore a pending episode saved by :meth:`state_dict`."""
+        if state_dict['state_dim'] != self.state_dim:
+            raise ValueError(f'saved state_dim {state_dict["state_dim"]} != '
+                             f'{self.state_dim}')
+        size = state_dict['actions'].shape[0]
+        self._size = 0
+        self._allocate(max(self.capacity, state_dict['capacity'], size))
+        for name in _FIELDS:
+            getattr(self, name)[:size] = state_dict[name]
+        self._size = size

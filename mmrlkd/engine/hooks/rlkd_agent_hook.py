@@ -1,0 +1,147 @@
+"""Trains the RLKD agent with PPO after every training iteration."""
+import math
+
+from mmengine import dist
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmrlkd.agents import linear_warmup_scale, official_cosine_scale
+from mmrlkd.registry import HOOKS
+
+REWARD_SCHEDULES = ('linear', 'official_cosine')
+
+
+def _mean_over_processes(parameters):
+    """Average gradients over processes so every agent takes the same step."""
+    for param in parameters:
+        if param.grad is not None:
+            dist.all_reduce(param.grad, op='mean')
+
+
+@HOOKS.register_module()
+class RLKDAgentHook(Hook):
+    """Closes each RLKD episode, computes its reward and updates the agent.
+
+    Iteration t's actions are rewarded, after iteration t+1's student step,
+    with ``scale * (perf(batch t+1) - perf(batch t))`` (both measured before
+    their own step, so after step t and before it). The scale is the
+    paper's warm-up ``min(e / E, 1)`` or the official code's cosine
+    multiplier. Scalars are logged under ``train/rl/``; the agent (networks,
+    optimisers, pending episode) is saved in every checkpoint under
+    ``rlkd_agent``.
+
+    Args:
+        agent_warmup (int): Epochs (or iterations) at the provider's fixed
+            warm-up temperature before the agent acts. Defaults to 20 (of
+            the paper's 240 epochs): scale it for short schedules.
+        reward_warmup (int): E of the reward warm-up, in the same unit.
+            Defaults to 20.
+        reward_schedule (str): 'linear' (``min(e / E, 1)``, the paper) or
+            'official_cosine' (the official code's multiplier, per epoch).
+            Defaults to 'linear'.
+        update_interval (int): Run PPO every this many iterations (on the
+            latest episode; the others are dropped). Defaults to 1.
+        by_epoch (bool): Count ``agent_warmup`` and ``reward_warmup`` in
+            epochs (else iterations). Defaults to True.
+
+    Note:
+        Priority NORMAL: it runs after the student's step and before the
+        logger and checkpoint hooks of the same iteration, so its scalars
+        are logged and the saved agent matches the saved student.
+
+    Examples:
+        >>> custom_hooks = [dict(type='mmrlkd.RLKDAgentHook',
+        ...                      agent_warmup=20, reward_warmup=20)]
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 agent_warmup=20,
+                 reward_warmup=20,
+                 reward_schedule='linear',
+                 update_interval=1,
+                 by_epoch=True):
+        if agent_warmup < 0 or reward_warmup < 0:
+            raise ValueError('agent_warmup and reward_warmup must be >= 0, '
+                             f'got {agent_warmup} and {reward_warmup}')
+        if reward_schedule not in REWARD_SCHEDULES:
+            raise ValueError(f'reward_schedule must be one of '
+                             f'{REWARD_SCHEDULES}, got {reward_schedule!r}')
+        if int(update_interval) != update_interval or update_interval < 1:
+            raise ValueError(
+                f'update_interval must be an int >= 1, got {update_interval}')
+        self.agent_warmup = agent_warmup
+        self.reward_warmup = reward_warmup
+        self.reward_schedule = reward_schedule
+        self.update_interval = int(update_interval)
+        self.by_epoch = by_epoch
+
+    @staticmethod
+    def _provider(runner):
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        provider = getattr(model, 'temperature_provider', None)
+        if provider is None or not hasattr(provider, 'finish_iteration'):
+            raise TypeError(
+                'RLKDAgentHook needs a model with an RLKD temperature provider'
+                ' (mmrlkd.RLKDDistill with mmrlkd.RLKDTemperature), got '
+                f'{type(model).__name__}')
+        return provider
+
+    def _progress(self, runner):
+        """0-based epoch or iteration of the current training step."""
+        return runner.epoch if self.by_epoch else runner.iter
+
+    def before_train(self, runner):
+        provider = self._provider(runner)
+        length = runner.max_epochs if self.by_epoch else runner.max_iters
+        unit = 'epochs' if self.by_epoch else 'iterations'
+        if self.agent_warmup >= length:
+            runner.logger.warning(
+                f'RLKDAgentHook: agent_warmup={self.agent_warmup} {unit} is '
+                f'not shorter than the schedule ({length} {unit}): the agent '
+                'will never act')
+        if dist.get_world_size() > 1:
+            # Same initial agent everywhere, same gradients at every step.
+            for tensor in provider.policy.state_dict().values():
+                dist.broadcast(tensor, src=0)
+            provider.updater.grad_sync = _mean_over_processes
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        provider = self._provider(runner)
+        provider.acting = self._progress(runner) >= self.agent_warmup
+
+    def _reward_scale(self, runner):
+        if self.reward_schedule == 'official_cosine':
+            return official_cosine_scale(runner.epoch + 1)
+        return linear_warmup_scale(
+            self._progress(runner) + 1, self.reward_warmup)
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None):
+        provider = self._provider(runner)
+        performance = provider.last_performance
+        if performance is not None and dist.get_world_size() > 1:
+            performance = performance.clone()
+            dist.all_reduce(performance, op='mean')
+        update = (runner.iter + 1) % self.update_interval == 0
+        diagnostics = provider.finish_iteration(
+            self._reward_scale(runner), update, performance)
+        for key, value in diagnostics.items():
+            if math.isfinite(value):
+                runner.message_hub.update_scalar(f'train/rl/{key}', value)
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        checkpoint['rlkd_agent'] = self._provider(runner).agent_state_dict()
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        if 'rlkd_agent' not in checkpoint:
+            runner.logger.warning(
+                'The checkpoint has no RLKD agent (saved before the agent '
+                'existed, e.g. by a KD run): starting a fresh agent.')
+            return
+        self._provider(runner).load_agent_state_dict(checkpoint['rlkd_agent'])

@@ -1,0 +1,3 @@
+from .rlkd_distill import RLKDDistill
+
+__all__ = ['RLKDDistill']

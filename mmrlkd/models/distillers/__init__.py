@@ -1,0 +1,3 @@
+from .instance_temperature_distiller import InstanceTemperatureDistiller
+
+__all__ = ['InstanceTemperatureDistiller']

@@ -1,0 +1,187 @@
+"""RLKD: a PPO agent picks each instance's temperature (arXiv 2407.00115)."""
+import torch
+
+from mmrlkd.agents import (EpisodeBuffer, PPOUpdater, TemperaturePolicy,
+                           batch_performance, instance_states, state_dim)
+from mmrlkd.registry import MODELS
+from .base import BaseTemperatureProvider, TemperatureOutput
+
+
+@MODELS.register_module()
+class RLKDTemperature(BaseTemperatureProvider):
+    """Per-instance temperatures from a Gaussian policy trained by PPO.
+
+    Each training iteration is one episode whose steps are the batch's
+    instances: state (student confidence, teacher confidence, student
+    top-1/top-2 margin), pre-squash action a ~ N(mu(s), std^2), temperature
+    ``T = t_min + (t_max - t_min) * sigmoid(a)``. The batch's performance is
+    measured from the same forward pass. :class:`RLKDAgentHook` closes each
+    episode once the next batch's performance is known and runs PPO.
+
+    The agent is kept out of the module tree, so the student's optimizer,
+    weight decay and DDP never see its parameters; the hook saves it with
+    every checkpoint (:meth:`agent_state_dict`).
+
+    Args:
+        t_min (float): Temperature as a -> -inf. Defaults to 0.0.
+        t_max (float): Temperature as a -> +inf. Defaults to 10.0.
+        t_floor (float): Numerical floor so T never reaches 0.
+            Defaults to 1e-2.
+        warmup_temperature (float): Fixed temperature until the hook starts
+            the agent (``agent_warmup`` of :class:`RLKDAgentHook`).
+            Defaults to 4.0.
+        use_uncertainty (bool): Include the student margin in the state;
+            False is the paper's "w/o uncertainty" ablation. Defaults to True.
+        use_gt_prob (bool): Confidences are ground-truth-class probabilities
+            instead of maximum probabilities. Defaults to False.
+        performance (str): 'accuracy' (batch top-1) or 'neg_ce'.
+            Defaults to 'accuracy'.
+        policy (dict, optional): Extra :class:`TemperaturePolicy` arguments
+            (``hidden_dim``, ``init_log_std``).
+        ppo (dict, optional): :class:`PPOUpdater` arguments (learning rates,
+            epochs, clip, GAE), defaults as in the paper.
+
+    Examples:
+        >>> provider = dict(type='mmrlkd.RLKDTemperature', t_max=10.0,
+        ...                 ppo=dict(actor_lr=1e-4, critic_lr=1e-3))
+    """
+
+    requires_labels = True
+
+    def __init__(self,
+                 t_min=0.0,
+                 t_max=10.0,
+                 t_floor=1e-2,
+                 warmup_temperature=4.0,
+                 use_uncertainty=True,
+                 use_gt_prob=False,
+                 performance='accuracy',
+                 policy=None,
+                 ppo=None):
+        super().__init__()
+        if not warmup_temperature > 0:
+            raise ValueError('warmup_temperature must be positive, got '
+                             f'{warmup_temperature}')
+        if performance not in ('accuracy', 'neg_ce'):
+            raise ValueError("performance must be 'accuracy' or 'neg_ce', "
+                             f'got {performance!r}')
+        self.warmup_temperature = float(warmup_temperature)
+        self.use_uncertainty = use_uncertainty
+        self.use_gt_prob = use_gt_prob
+        self.performance = performance
+        # Plain attributes, not submodules: see the class docstring.
+        self.__dict__['policy'] = TemperaturePolicy(
+            state_dim(use_uncertainty),
+            t_min=t_min,
+            t_max=t_max,
+            t_floor=t_floor,
+            **(policy or {}))
+        self.updater = PPOUpdater(self.policy, **(ppo or {}))
+        self.acting = False
+        self._episode = None  # this iteration's (states, actions, ...)
+        self._performance = None  # this iteration's batch performance
+        self._pending = EpisodeBuffer(64, self.policy.state_dim)
+        self._pending_performance = None
+
+    def _apply(self, fn, *args, **kwargs):
+        """Move the agent with the model (``.to``, ``.cuda``, ``.half``)."""
+        super()._apply(fn, *args, **kwargs)
+        self.policy._apply(fn, *args, **kwargs)
+        return self
+
+    def forward(self, preds_S, preds_T, gt_labels=None):
+        """Temperatures for the batch; records its experience in training.
+
+        Args:
+            preds_S (Tensor): Student logits (N, C).
+            preds_T (Tensor): Teacher logits (N, C).
+            gt_labels (Tensor): Targets (N,), needed for the reward.
+        """
+        if gt_labels is None:
+            raise ValueError(
+                'RLKDTemperature needs gt_labels: map them in '
+                'the distiller (see InstanceTemperatureDistiller)')
+        if self.training:
+            self._performance = batch_performance(preds_S, gt_labels,
+                                                  self.performance)
+        if not self.acting:
+            t = torch.tensor(self.warmup_temperature, device=preds_S.device)
+            return TemperatureOutput.shared(t)
+        states = instance_states(preds_S, preds_T, gt_labels,
+                                 self.use_uncertainty, self.use_gt_prob)
+        out = self.policy.act(states, deterministic=not self.training)
+        if self.training:
+            self._episode = dict(
+                states=states,
+                actions=out['action'],
+                log_probs=out['log_prob'],
+                values=out['value'])
+        return TemperatureOutput.shared(out['temperature'])
+
+    @property
+    def last_performance(self):
+        """Performance of the latest training batch (0-dim) or None."""
+        return self._performance
+
+    def finish_iteration(self,
+                         reward_scale=1.0,
+                         update=True,
+                         performance=None):
+        """Reward the previous episode, update the agent, queue this one.
+
+        Called after the student's step. The previous iteration's actions
+        produced that step, so their reward is this batch's performance
+        (measured before this step) minus the previous batch's.
+
+        Args:
+            reward_scale (float): Warm-up factor of the reward.
+            update (bool): Run PPO on the rewarded episode (False: drop it,
+                for update intervals > 1). Defaults to True.
+            performance (Tensor, optional): This batch's performance as
+                agreed across processes; defaults to the local one.
+
+        Returns:
+            dict[str, float]: ``reward`` and the PPO diagnostics, or an empty
+            dict when no episode was closed.
+        """
+        performance = self._performance if performance is None \
+            else performance
+        diagnostics = {}
+        if len(self._pending) and self._pending_performance is not None \
+                and performance is not None:
+            reward = reward_scale * (performance - self._pending_performance)
+            diagnostics['reward'] = float(reward)
+            if update:
+                self._pending.set_delayed_reward(reward)
+                episode = self._pending.get()
+                diagnostics.update(
+                    self.updater.update(episode['states'], episode['actions'],
+                                        episode['log_probs'],
+                                        episode['values'], episode['rewards']))
+        self._pending.clear()
+        if self._episode is not None:
+            device = self._episode['states'].device
+            if self._pending.device != device:
+                self._pending = EpisodeBuffer(self._pending.capacity,
+                                              self.policy.state_dim, device)
+            self._pending.store(**self._episode)
+        self._pending_performance = performance
+        self._episode = None
+        return diagnostics
+
+    def agent_state_dict(self):
+        """Everything needed to continue training the agent exactly."""
+        return dict(
+            policy=self.policy.state_dict(),
+            updater=self.updater.state_dict(),
+            pending=self._pending.state_dict(),
+            pending_performance=self._pending_performance,
+            acting=self.acting)
+
+    def load_agent_state_dict(self, state):
+        """Restore what :meth:`agent_state_dict` returned."""
+        self.policy.load_state_dict(state['policy'])
+        self.updater.load_state_dict(state['updater'])
+        self._pending.load_state_dict(state['pending'])
+        self._pending_performance = state['pending_performance']
+        self.acting = state['acting']

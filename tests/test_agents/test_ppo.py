@@ -1,0 +1,217 @@
+"""PPO: the clipped objective by hand and the updater's contract."""
+import copy
+
+import pytest
+import torch
+
+from mmrlkd.agents import (PPOUpdater, TemperaturePolicy,
+                           clipped_surrogate_loss, compute_gae)
+
+DIAGNOSTICS = {
+    'policy_loss', 'value_loss', 'entropy', 'old_approx_kl', 'approx_kl',
+    'clip_fraction', 'explained_variance', 'std', 'advantage_mean',
+    'return_mean', 'actor_epochs', 'skipped'
+}
+
+
+def test_clipped_objective_on_hand_made_numbers():
+    """eps = 0.2; per step, loss = -min(r A, clip(r, 0.8, 1.2) A).
+
+    r=0.5 A=+1: min(0.5, 0.8) = 0.5   -> -0.5 (unclipped term wins)
+    r=0.9 A=+1: min(0.9, 0.9) = 0.9   -> -0.9
+    r=1.0 A=-1: min(-1, -1) = -1      -> +1.0
+    r=1.1 A=+2: min(2.2, 2.2) = 2.2   -> -2.2
+    r=1.5 A=+1: min(1.5, 1.2) = 1.2   -> -1.2 (clipped, no gradient)
+    r=0.5 A=-1: min(-0.5, -0.8) = -0.8 -> +0.8 (clipped, no gradient)
+    r=1.5 A=-1: min(-1.5, -1.2) = -1.5 -> +1.5
+    mean = -1.5 / 7; |r - 1| > 0.2 for 4 of the 7 ratios.
+    """
+    ratio = torch.tensor([0.5, 0.9, 1.0, 1.1, 1.5, 0.5, 1.5],
+                         requires_grad=True)
+    advantages = torch.tensor([1.0, 1.0, -1.0, 2.0, 1.0, -1.0, -1.0])
+    pg_loss, clipfrac = clipped_surrogate_loss(ratio, advantages, 0.2)
+    assert pg_loss.item() == pytest.approx(-1.5 / 7)
+    assert clipfrac.item() == pytest.approx(4 / 7)
+    assert not clipfrac.requires_grad
+    pg_loss.backward()
+    expected_grad = [-1 / 7, -1 / 7, 1 / 7, -2 / 7, 0.0, 0.0, 1 / 7]
+    assert ratio.grad.tolist() == pytest.approx(expected_grad)
+
+
+def episode(steps=32, seed=0, dim=3):
+    torch.manual_seed(seed)
+    policy = TemperaturePolicy(state_dim=dim)
+    states = torch.rand(steps, dim)
+    out = policy.act(states)
+    rewards = torch.randn(steps)
+    return policy, dict(
+        states=states,
+        actions=out['action'],
+        old_log_probs=out['log_prob'],
+        values=out['value'],
+        rewards=rewards)
+
+
+def snapshot(policy):
+    return {k: v.clone() for k, v in policy.state_dict().items()}
+
+
+def assert_same_params(before, policy):
+    for name, tensor in policy.state_dict().items():
+        torch.testing.assert_close(tensor, before[name], rtol=0, atol=0)
+
+
+def test_update_returns_all_diagnostics_and_changes_both_networks():
+    policy, data = episode()
+    before = snapshot(policy)
+    diagnostics = PPOUpdater(policy).update(**data)
+    assert set(diagnostics) == DIAGNOSTICS
+    assert all(isinstance(v, float) for v in diagnostics.values())
+    assert diagnostics['skipped'] == 0.0
+    assert diagnostics['actor_epochs'] == 5.0
+    assert 0 <= diagnostics['clip_fraction'] <= 1
+    changed = {
+        name.split('.')[0]
+        for name, tensor in policy.state_dict().items()
+        if not torch.equal(tensor, before[name])
+    }
+    assert changed == {'actor', 'critic', 'log_std'}
+
+
+@pytest.mark.parametrize('normalize', [True, False])
+def test_first_epoch_statistics_match_the_advantages(normalize):
+    """One full-batch actor epoch: ratio = 1, so KL and clip fraction are 0
+    and the policy loss is minus the mean (normalised) advantage."""
+    policy, data = episode()
+    updater = PPOUpdater(
+        policy, actor_epochs=1, normalize_advantages=normalize, gamma=0.9)
+    diagnostics = updater.update(**data)
+    advantages, returns = compute_gae(data['rewards'], data['values'], 0.9,
+                                      0.95)
+    if normalize:
+        advantages = (advantages - advantages.mean()) / advantages.std()
+    assert diagnostics['approx_kl'] == pytest.approx(0, abs=1e-7)
+    assert diagnostics['clip_fraction'] == 0
+    assert diagnostics['policy_loss'] == pytest.approx(
+        -advantages.mean().item(), abs=1e-6)
+    assert diagnostics['return_mean'] == pytest.approx(returns.mean().item())
+    explained = 1 - (returns - data['values']).var() / returns.var()
+    assert diagnostics['explained_variance'] == pytest.approx(
+        explained.item(), abs=1e-5)
+
+
+@pytest.mark.parametrize('field', ['rewards', 'states', 'values'])
+def test_non_finite_input_skips_without_touching_the_networks(field):
+    policy, data = episode()
+    data[field] = data[field].clone()
+    data[field].view(-1)[3] = float('nan')
+    updater = PPOUpdater(policy)
+    before = snapshot(policy)
+    diagnostics = updater.update(**data)
+    assert diagnostics['skipped'] == 1.0
+    assert set(diagnostics) == DIAGNOSTICS
+    assert_same_params(before, policy)
+    assert not updater.actor_optimizer.state
+    assert not updater.critic_optimizer.state
+
+
+def test_empty_episode_is_skipped():
+    policy, data = episode(steps=0)
+    diagnostics = PPOUpdater(policy).update(**data)
+    assert diagnostics['skipped'] == 1.0
+    assert set(diagnostics) == DIAGNOSTICS
+
+
+def test_single_step_episode_and_short_minibatch_do_not_crash():
+    policy, data = episode(steps=1)
+    diagnostics = PPOUpdater(policy).update(**data)
+    assert diagnostics['skipped'] == 0.0
+    assert torch.isfinite(torch.tensor(diagnostics['policy_loss']))
+    policy, data = episode(steps=9)
+    diagnostics = PPOUpdater(policy, minibatch_size=4).update(**data)
+    assert all(torch.isfinite(torch.tensor(v)) for v in diagnostics.values())
+
+
+def test_grad_sync_sees_each_optimizers_gradients_before_the_step():
+    policy, data = episode()
+    calls = []
+
+    def grad_sync(params):
+        calls.append([id(p) for p in params])
+        assert all(p.grad is not None for p in params)
+        for p in params:
+            p.grad.zero_()  # a zero gradient makes Adam's step zero
+
+    before = snapshot(policy)
+    PPOUpdater(
+        policy, actor_epochs=3, critic_epochs=2,
+        grad_sync=grad_sync).update(**data)
+    actor = [id(p) for p in policy.actor_parameters()]
+    critic = [id(p) for p in policy.critic_parameters()]
+    assert calls == [actor] * 3 + [critic] * 2
+    assert_same_params(before, policy)
+
+
+def test_minibatches_step_once_per_minibatch():
+    policy, data = episode(steps=10)
+    calls = []
+    PPOUpdater(
+        policy,
+        actor_epochs=2,
+        critic_epochs=1,
+        minibatch_size=4,
+        grad_sync=calls.append).update(**data)
+    assert len(calls) == 2 * 3 + 3
+
+
+def test_target_kl_stops_the_actor_early():
+    policy, data = episode()
+    diagnostics = PPOUpdater(
+        policy, actor_lr=0.05, target_kl=1e-6).update(**data)
+    assert diagnostics['actor_epochs'] < 5
+
+
+def test_critic_fits_returns_of_a_repeated_episode():
+    policy, data = episode(steps=64)
+    data['rewards'] = 3 * data['states'][:, 0]
+    updater = PPOUpdater(policy, gamma=0.0, actor_epochs=0)
+    first = updater.update(**data)['value_loss']
+    for _ in range(30):
+        last = updater.update(**data)['value_loss']
+    assert last < 0.1 * first
+
+
+def test_optimizer_state_round_trip():
+    policy, data = episode()
+    updater = PPOUpdater(policy)
+    updater.update(**data)
+    twin_policy = copy.deepcopy(policy)
+    twin = PPOUpdater(twin_policy)
+    twin.load_state_dict(copy.deepcopy(updater.state_dict()))
+    for opt, twin_opt in ((updater.actor_optimizer, twin.actor_optimizer),
+                          (updater.critic_optimizer, twin.critic_optimizer)):
+        assert opt.state_dict()['state'].keys() == \
+            twin_opt.state_dict()['state'].keys()
+    # Same networks + same optimizer state -> the same next step.
+    updater.update(**data)
+    twin.update(**data)
+    assert_same_params(snapshot(policy), twin_policy)
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(actor_lr=0.0),
+    dict(critic_lr=-1e-3),
+    dict(clip_coef=0.0),
+    dict(gamma=1.1),
+    dict(gae_lambda=-0.1),
+    dict(actor_epochs=-1),
+    dict(critic_epochs=1.5),
+    dict(minibatch_size=0),
+    dict(max_grad_norm=0.0),
+    dict(entropy_coef=-0.1),
+    dict(target_kl=0.0),
+    dict(grad_sync='all_reduce'),
+])
+def test_bad_arguments_raise(kwargs):
+    with pytest.raises(ValueError):
+        PPOUpdater(TemperaturePolicy(), **kwargs)

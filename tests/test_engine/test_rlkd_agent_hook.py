@@ -1,0 +1,118 @@
+"""RLKDAgentHook in a real MMEngine Runner on a few DigitPairs images."""
+import itertools
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmrlkd.engine import RLKDAgentHook
+from mmrlkd.utils import register_all_modules
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+RLKD = osp.join(ROOT,
+                'configs/digitpairs/rlkd_resnet56_resnet8w4_digitpairs.py')
+KD = osp.join(ROOT, 'configs/digitpairs/kd_resnet56_resnet8w4_digitpairs.py')
+_names = itertools.count()
+
+
+def tiny_runner(config, work_dir, epochs=1, agent_warmup=0, **options):
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({
+        'model.teacher.backbone.depth': 8,
+        'model.teacher_ckpt': None,
+        'train_dataloader.batch_size': 8,
+        'train_dataloader.dataset.num_samples': 32,
+        'train_cfg.max_epochs': epochs,
+        'val_dataloader.dataset.num_samples': 16,
+        'default_hooks.logger.interval': 1,
+        **options
+    })
+    if 'custom_hooks' in cfg:
+        cfg.custom_hooks[0].agent_warmup = agent_warmup
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f'hook_test_{next(_names)}'
+    return Runner.from_cfg(cfg)
+
+
+def policy_of(runner):
+    return runner.model.temperature_provider.policy
+
+
+def test_agent_trains_logs_and_is_saved(tmp_path):
+    runner = tiny_runner(RLKD, tmp_path)
+    before = [p.detach().clone() for p in policy_of(runner).parameters()]
+    runner.train()
+    after = list(policy_of(runner).parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    hub = runner.message_hub
+    for key in ('reward', 'policy_loss', 'value_loss', 'approx_kl',
+                'clip_fraction', 'entropy', 'std'):
+        assert f'train/rl/{key}' in hub.log_scalars, key
+    # 4 iterations: 3 closed episodes, the last one waits for its reward.
+    assert len(hub.get_scalar('train/rl/reward').data[0]) == 3
+    student_params = {
+        id(p)
+        for group in runner.optim_wrapper.optimizer.param_groups
+        for p in group['params']
+    }
+    assert not student_params & {id(p) for p in after}
+    checkpoint = torch.load(
+        osp.join(tmp_path, 'epoch_1.pth'), weights_only=False)
+    saved = checkpoint['rlkd_agent']
+    for key, value in policy_of(runner).state_dict().items():
+        assert torch.equal(saved['policy'][key], value)
+    assert saved['pending']['actions'].shape == (8, )
+
+
+def test_resume_restores_the_agent(tmp_path):
+    tiny_runner(RLKD, tmp_path).train()
+    saved = torch.load(
+        osp.join(tmp_path, 'epoch_1.pth'), weights_only=False)['rlkd_agent']
+    runner = tiny_runner(RLKD, tmp_path, epochs=1, resume=True)
+    runner.load_or_resume()
+    provider = runner.model.temperature_provider
+    for key, value in provider.policy.state_dict().items():
+        assert torch.equal(saved['policy'][key], value)
+    assert len(provider._pending) == 8
+    assert provider.updater.actor_optimizer.state_dict()['state']
+
+
+def log_text(runner):
+    """The run's log file, as written by MMEngine's logger."""
+    with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
+        return f.read()
+
+
+def test_a_kd_checkpoint_starts_a_fresh_agent_with_a_warning(tmp_path):
+    tiny_runner(KD, tmp_path / 'kd').train()
+    runner = tiny_runner(
+        RLKD, tmp_path / 'rlkd', load_from=str(tmp_path / 'kd/epoch_1.pth'))
+    runner.train()
+    assert 'WARNING - The checkpoint has no RLKD agent' in log_text(runner)
+
+
+def test_warmup_longer_than_the_schedule_is_reported(tmp_path):
+    runner = tiny_runner(RLKD, tmp_path, agent_warmup=5)
+    runner.train()
+    assert 'the agent will never act' in log_text(runner)
+    assert 'train/rl/reward' not in runner.message_hub.log_scalars
+
+
+def test_hook_needs_an_rlkd_model(tmp_path):
+    runner = tiny_runner(
+        KD, tmp_path, custom_hooks=[dict(type='mmrlkd.RLKDAgentHook')])
+    with pytest.raises(TypeError, match='RLKD temperature provider'):
+        runner.train()
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(agent_warmup=-1),
+    dict(reward_schedule='exp'),
+    dict(update_interval=0)
+])
+def test_invalid_arguments(kwargs):
+    with pytest.raises(ValueError):
+        RLKDAgentHook(**kwargs)

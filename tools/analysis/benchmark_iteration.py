@@ -1,0 +1,158 @@
+"""Median training-iteration time of RLKD against vanilla KD.
+
+Both algorithms are built from the CIFAR-100 configs (ResNet-56 -> ResNet-20
+by default) with the same weights, and trained on the same random batch
+(64 images of 32x32, 100 classes). One iteration is what the Runner does:
+data preprocessing, the distillation forward (teacher + student), backward,
+the SGD step, and for RLKD the agent's work after the step (reward + PPO
+update, the RLKDAgentHook's call). KD and RLKD iterations are interleaved,
+so both see the same machine load; the script prints both medians and their
+ratio. ``--official-loop`` adds an agent that acts the official code's way
+(a Python loop over instances, one policy call and host sync each).
+
+    python tools/analysis/benchmark_iteration.py [--pairs 40] [--device cuda]
+"""
+import argparse
+import os.path as osp
+import statistics
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import MODELS, DefaultScope
+from mmpretrain.structures import DataSample
+
+import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
+from mmrlkd.models import RLKDTemperature, TemperatureOutput
+from mmrlkd.registry import MODELS as RLKD_MODELS
+from mmrlkd.utils import register_all_modules
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+KD = osp.join(ROOT, 'configs/kd/kd_resnet56_resnet20_cifar100.py')
+RLKD = osp.join(ROOT, 'configs/rlkd/rlkd_resnet56_resnet20_cifar100.py')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--kd-config', default=KD)
+    parser.add_argument('--rlkd-config', default=RLKD)
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--image-size', type=int, default=32)
+    parser.add_argument(
+        '--pairs', type=int, default=40, help='timed KD/RLKD iteration pairs')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=5,
+        help='untimed iterations of each first')
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--official-loop',
+        action='store_true',
+        help='also time an agent acting instance by instance')
+    return parser.parse_args()
+
+
+@RLKD_MODELS.register_module()
+class LoopedRLKDTemperature(RLKDTemperature):
+    """The official code's way of acting: one policy call per instance."""
+
+    def forward(self, preds_S, preds_T, gt_labels=None):
+        out = super().forward(preds_S, preds_T, gt_labels)
+        if not self.acting:
+            return out
+        states = self._episode['states']
+        temps = []
+        for i in range(len(states)):
+            acted = self.policy.act(states[i:i + 1])
+            temps.append(acted['temperature'].item())
+            acted['value'].item()
+        temps = torch.tensor(temps, device=preds_S.device)
+        return TemperatureOutput.shared(temps)
+
+
+def build(config, device, provider_type=None):
+    cfg = Config.fromfile(config)
+    cfg.model.teacher_ckpt = None
+    cfg.model.data_preprocessor = cfg.data_preprocessor
+    if provider_type is not None:
+        cfg.model.distiller.temperature_provider.type = provider_type
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model).to(device)
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    provider = model.temperature_provider
+    if hasattr(provider, 'finish_iteration'):
+        provider.acting = True
+    return model, optim_wrapper
+
+
+def make_batch(args):
+    g = torch.Generator().manual_seed(0)
+    inputs = [
+        torch.randint(
+            0,
+            256, (3, args.image_size, args.image_size),
+            generator=g,
+            dtype=torch.uint8) for _ in range(args.batch_size)
+    ]
+    labels = torch.randint(0, 100, (args.batch_size, ), generator=g)
+    samples = [DataSample().set_gt_label(int(label)) for label in labels]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def iteration(model, optim_wrapper, data, device):
+    """One training iteration; returns its wall time in seconds."""
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    batch = model.data_preprocessor(data, True)
+    losses = model(**batch, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    optim_wrapper.update_params(loss)
+    provider = model.temperature_provider
+    if hasattr(provider, 'finish_iteration'):
+        provider.finish_iteration()  # what RLKDAgentHook runs
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main():
+    args = parse_args()
+    register_all_modules(init_default_scope=False)
+    torch.manual_seed(0)
+    runs = {'KD': build(args.kd_config, args.device)}
+    runs['RLKD'] = build(args.rlkd_config, args.device)
+    runs['RLKD'][0].load_state_dict(runs['KD'][0].state_dict())
+    if args.official_loop:
+        runs['RLKD, loop over instances'] = build(
+            args.rlkd_config,
+            args.device,
+            provider_type='mmrlkd.LoopedRLKDTemperature')
+        runs['RLKD, loop over instances'][0].load_state_dict(
+            runs['KD'][0].state_dict())
+    data = make_batch(args)
+    for model, optim_wrapper in runs.values():
+        for _ in range(args.warmup):
+            iteration(model, optim_wrapper, data, args.device)
+    times = {name: [] for name in runs}
+    for i in range(args.pairs):
+        for name, (model, optim_wrapper) in runs.items():
+            times[name].append(
+                iteration(model, optim_wrapper, data, args.device))
+        print(f'\rpair {i + 1}/{args.pairs}', end='', flush=True)
+    print()
+    print(f'device: {args.device}, torch threads: {torch.get_num_threads()}'
+          f', batch {args.batch_size} x 3 x {args.image_size}^2')
+    kd = statistics.median(times['KD'])
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f'{name:<28} median {median * 1e3:8.1f} ms   '
+              f'ratio to KD {median / kd:.3f}')
+
+
+if __name__ == '__main__':
+    main()
