@@ -20,7 +20,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmrlkd  # noqa: E402,F401  (compat shims before mmrazor is imported)
-from mmrlkd.utils import register_all_modules  # noqa: E402
+from mmrlkd.utils import register_all_modules, set_max_epochs  # noqa: E402
 
 CONFIGS = osp.join(ROOT, 'configs', 'digitpairs')
 TEACHER_CONFIG = osp.join(CONFIGS, 'resnet56_digitpairs.py')
@@ -52,10 +52,7 @@ def load_config(path, work_dir, epochs=None, teacher_ckpt=None):
     cfg = Config.fromfile(path)
     cfg.work_dir = work_dir
     if epochs is not None:
-        cfg.train_cfg.max_epochs = epochs
-        for scheduler in cfg.param_scheduler:
-            if scheduler.get('T_max') is not None:
-                scheduler.T_max = epochs
+        set_max_epochs(cfg, epochs)
     if 'teacher_ckpt' in cfg.model:
         cfg.model.teacher_ckpt = teacher_ckpt
     return cfg

@@ -54,3 +54,16 @@ def build_runner(cfg):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def set_max_epochs(cfg, epochs):
+    """Shorten or lengthen an epoch-based schedule, cosine periods included.
+
+    Schedulers with a ``T_max`` (cosine annealing) are stretched to the new
+    length; milestones of step schedules are left as they are.
+    """
+    cfg.train_cfg.max_epochs = epochs
+    for scheduler in cfg.param_scheduler:
+        if scheduler.get('T_max') is not None:
+            scheduler.T_max = epochs
+    return cfg

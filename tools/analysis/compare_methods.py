@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
-from mmrlkd.utils import register_all_modules
+from mmrlkd.utils import register_all_modules, set_max_epochs
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(ROOT, 'configs', 'digitpairs')
@@ -56,10 +56,7 @@ def parse_args():
 def method_config(args, method, seed):
     cfg = Config.fromfile(osp.join(CONFIGS, METHODS[method]))
     if args.epochs is not None:
-        cfg.train_cfg.max_epochs = args.epochs
-        for scheduler in cfg.param_scheduler:
-            if scheduler.get('T_max') is not None:
-                scheduler.T_max = args.epochs
+        set_max_epochs(cfg, args.epochs)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if 'teacher_ckpt' in cfg.model:
@@ -88,8 +85,8 @@ def save_plot(path, results):
     ax.set_ylim(max(0, min(means) - 2 * max(stds) - 5), 105)
     ax.set_title('DigitPairs, mean +- std over seeds')
     for i, (mean, std) in enumerate(zip(means, stds)):
-        ax.text(i + 0.08, mean + std + 0.5, f'{mean:.1f}', ha='left',
-                va='bottom')
+        ax.text(
+            i + 0.08, mean + std + 0.5, f'{mean:.1f}', ha='left', va='bottom')
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
