@@ -1,4 +1,8 @@
 """Single-teacher distillation with per-instance temperatures (RLKD)."""
+import os.path as osp
+import pickle
+
+from mmengine.runner import load_checkpoint
 from mmrazor.models import SingleTeacherDistill
 
 from mmrlkd.registry import MODELS
@@ -23,14 +27,47 @@ class RLKDDistill(SingleTeacherDistill):
             (``architecture``, ``teacher``, ``teacher_ckpt``, ...).
     """
 
-    def __init__(self, distiller, **kwargs):
+    def __init__(self, distiller, teacher_ckpt=None, **kwargs):
         super().__init__(distiller=distiller, **kwargs)
         if not isinstance(self.distiller, InstanceTemperatureDistiller):
             raise TypeError(
                 'RLKDDistill needs an mmrlkd.InstanceTemperatureDistiller, '
                 f'got {type(self.distiller).__name__}')
+        check_class_counts(self.student, self.teacher)
+        if teacher_ckpt:
+            load_teacher_checkpoint(self.teacher, teacher_ckpt)
 
     @property
     def temperature_provider(self):
         """The distiller's temperature provider."""
         return self.distiller.temperature_provider
+
+
+def num_classes_of(model):
+    """The classifier's class count, or None when it has no ``head``."""
+    head = getattr(model, 'head', None)
+    return getattr(head, 'num_classes', None)
+
+
+def check_class_counts(student, teacher):
+    """Logit KD compares class by class: the counts must agree."""
+    num_S, num_T = num_classes_of(student), num_classes_of(teacher)
+    if num_S is not None and num_T is not None and num_S != num_T:
+        raise ValueError(
+            f'the teacher predicts {num_T} classes and the student '
+            f'{num_S}; logit distillation needs the same classes')
+
+
+def load_teacher_checkpoint(teacher, path):
+    """Load the teacher's weights; errors name the checkpoint's path."""
+    if '://' not in path and not osp.isfile(path):
+        raise FileNotFoundError(
+            f'teacher_ckpt {path!r} does not exist (train the teacher '
+            'first, or fix the path in the config)')
+    try:
+        load_checkpoint(teacher, path, map_location='cpu')
+    except (OSError, RuntimeError, EOFError, ValueError,
+            pickle.UnpicklingError) as error:
+        raise RuntimeError(
+            f'teacher_ckpt {path!r} could not be read: {error}') from error
+    teacher._is_init = True  # keep init_weights from overwriting it

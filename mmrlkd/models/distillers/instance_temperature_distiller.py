@@ -1,6 +1,7 @@
 """MMRazor's ConfigurableDistiller plus a temperature provider."""
 import inspect
 
+import torch
 from mmrazor.models import ConfigurableDistiller
 
 from mmrlkd.registry import MODELS
@@ -71,19 +72,38 @@ class InstanceTemperatureDistiller(ConfigurableDistiller):
             raise ValueError('no distill loss takes a `temperature` argument;'
                              ' use e.g. mmrlkd.InstanceKDLoss')
 
-    def instance_temperatures(self):
-        """Ask the provider, from the recorded logits and labels."""
+    def _records(self):
+        """The recorded student and teacher logits and the labels."""
         preds_S = self.get_record(from_student=True, **self.logits['student'])
         preds_T = self.get_record(from_student=False, **self.logits['teacher'])
         gt_labels = None
         if self.gt_labels is not None:
             gt_labels = self.get_record(from_student=True, **self.gt_labels)
-        return self.temperature_provider(preds_S, preds_T,
-                                         gt_labels), len(preds_S)
+        return preds_S, preds_T, gt_labels
 
     def compute_distill_losses(self):
-        """Distill losses with temperatures, plus temperature statistics."""
-        temperature, num_instances = self.instance_temperatures()
+        """Distill losses with temperatures, plus temperature statistics.
+
+        Instances whose student or teacher logits are not finite (an fp16
+        overflow, a diverging teacher) are left out of the provider and of
+        the temperature losses, and counted in ``skipped_instances``: one
+        bad row must not turn the whole distillation loss into NaN.
+        """
+        preds_S, preds_T, gt_labels = self._records()
+        num_instances = len(preds_S)
+        finite = torch.isfinite(preds_S).flatten(1).all(1) \
+            & torch.isfinite(preds_T).flatten(1).all(1)
+        skipped = num_instances - finite.sum()
+        keep = None
+        if not bool(finite.all()):  # the one host sync of this step
+            keep = finite
+            preds_S, preds_T = preds_S[keep], preds_T[keep]
+            if gt_labels is not None:
+                gt_labels = gt_labels[keep]
+        temperature = None
+        if len(preds_S):
+            temperature = self.temperature_provider(preds_S, preds_T,
+                                                    gt_labels)
         losses = dict()
         for loss_name, forward_mappings in self.loss_forward_mappings.items():
             kwargs = {
@@ -91,8 +111,26 @@ class InstanceTemperatureDistiller(ConfigurableDistiller):
                 for key, record in forward_mappings.items()
             }
             if loss_name in self.temperature_losses:
+                if temperature is None:  # every instance was skipped
+                    losses[loss_name] = finite.new_zeros((), dtype=torch.float)
+                    continue
+                if keep is not None:
+                    kwargs = {
+                        key: _select_instances(value, keep, num_instances)
+                        for key, value in kwargs.items()
+                    }
                 kwargs['temperature'] = temperature
             losses[loss_name] = self.distill_losses[loss_name](**kwargs)
-        for key, value in temperature.statistics(num_instances).items():
-            losses[f'temperature_{key}'] = value
+        if temperature is not None:
+            for key, value in temperature.statistics(len(preds_S)).items():
+                losses[f'temperature_{key}'] = value
+        losses['skipped_instances'] = skipped.float()
         return losses
+
+
+def _select_instances(value, keep, num_instances):
+    """Rows ``keep`` of a per-instance tensor; anything else unchanged."""
+    if torch.is_tensor(value) and value.dim() and \
+            value.shape[0] == num_instances:
+        return value[keep]
+    return value
