@@ -5,7 +5,9 @@ in batch order, and the batch reward arrives after the last one.
 """
 import torch
 
-_FIELDS = ('states', 'actions', 'log_probs', 'values', 'rewards')
+_FIELDS = ('states', 'policy_states', 'actions', 'log_probs', 'values',
+           'rewards')
+_STATE_FIELDS = ('states', 'policy_states')
 
 
 def compute_gae(rewards, values, gamma=0.99, gae_lambda=0.95, last_value=0.0):
@@ -71,7 +73,9 @@ class EpisodeBuffer:
             Defaults to 'cpu'.
 
     Attributes:
-        states (Tensor): Shape (capacity, state_dim).
+        states (Tensor): Raw states, shape (capacity, state_dim).
+        policy_states (Tensor): The states the policy acted on (the state
+            updater's output), shape (capacity, state_dim).
         actions, log_probs, values, rewards (Tensor): Shape (capacity,).
     """
 
@@ -95,9 +99,10 @@ class EpisodeBuffer:
         """(Re)allocate to ``capacity`` rows, keeping the filled part."""
         old = {name: getattr(self, name, None) for name in _FIELDS}
         kwargs = dict(dtype=torch.float32, device=self.device)
-        self.states = torch.zeros(capacity, self.state_dim, **kwargs)
-        for name in _FIELDS[1:]:
-            setattr(self, name, torch.zeros(capacity, **kwargs))
+        for name in _FIELDS:
+            shape = (capacity, self.state_dim) if name in _STATE_FIELDS \
+                else (capacity, )
+            setattr(self, name, torch.zeros(shape, **kwargs))
         if self._size:
             for name in _FIELDS:
                 getattr(self, name)[:self._size] = old[name][:self._size]
@@ -105,7 +110,7 @@ class EpisodeBuffer:
     def __len__(self):
         return self._size
 
-    def store(self, states, actions, log_probs, values):
+    def store(self, states, actions, log_probs, values, policy_states=None):
         """Append a whole iteration's instances; their rewards start at 0.
 
         Args:
@@ -113,11 +118,18 @@ class EpisodeBuffer:
             actions (Tensor): Pre-squash actions, shape (N,).
             log_probs (Tensor): Log-probabilities of ``actions``, shape (N,).
             values (Tensor): Critic values, shape (N,).
+            policy_states (Tensor, optional): What the policy acted on,
+                shape (N, state_dim). Defaults to ``states``.
         """
         num = states.shape[0]
-        if states.shape != (num, self.state_dim):
-            raise ValueError(f'states must have shape (N, {self.state_dim}),'
-                             f' got {tuple(states.shape)}')
+        if policy_states is None:
+            policy_states = states
+        for name, tensor in (('states', states), ('policy_states',
+                                                  policy_states)):
+            if tensor.shape != (num, self.state_dim):
+                raise ValueError(f'{name} must have shape (N, '
+                                 f'{self.state_dim}), got '
+                                 f'{tuple(tensor.shape)}')
         for name, tensor in (('actions', actions), ('log_probs', log_probs),
                              ('values', values)):
             if tensor.shape != (num, ):
@@ -127,7 +139,11 @@ class EpisodeBuffer:
         if end > self.capacity:
             self._allocate(max(2 * self.capacity, end))
         new = dict(
-            states=states, actions=actions, log_probs=log_probs, values=values)
+            states=states,
+            policy_states=policy_states,
+            actions=actions,
+            log_probs=log_probs,
+            values=values)
         for name, tensor in new.items():
             getattr(self, name)[self._size:end] = tensor.detach()
         self.rewards[self._size:end] = 0
@@ -179,5 +195,9 @@ class EpisodeBuffer:
         self._size = 0
         self._allocate(max(self.capacity, state_dict['capacity'], size))
         for name in _FIELDS:
-            getattr(self, name)[:size] = state_dict[name]
+            # Saved before the state updater existed: the policy saw the
+            # raw states.
+            saved = state_dict.get(name, state_dict['states']) \
+                if name == 'policy_states' else state_dict[name]
+            getattr(self, name)[:size] = saved
         self._size = size

@@ -1,3 +1,8 @@
 from .digit_pairs import DigitPairs, make_digit_pairs
+from .efficient_exploration_dataset import (EfficientExplorationDataset,
+                                            mix_images)
 
-__all__ = ['DigitPairs', 'make_digit_pairs']
+__all__ = [
+    'DigitPairs', 'make_digit_pairs', 'EfficientExplorationDataset',
+    'mix_images'
+]

@@ -5,10 +5,15 @@ T*(s) = 2 + 6 * s_0, and each instance is rewarded with -(T - T*)^2. With
 gamma = 0 every instance's advantage is its own reward minus its value, so
 the only thing to learn is the map from state to temperature. The initial
 policy (T about 5 everywhere) is off by about 1.5 on average.
+
+With only a batch reward (the mean quality of 64 instances), PPO alone can
+hardly tell which temperatures were good; instance reward calibration
+splits the batch reward over the instances and makes it learnable.
 """
 import torch
 
-from mmrlkd.agents import PPOUpdater, TemperaturePolicy
+from mmrlkd.agents import (PPOUpdater, RewardCorrector, RLKDAgent,
+                           StateUpdater, TemperaturePolicy)
 
 MAX_UPDATES = 300
 EPISODE = 256
@@ -41,3 +46,44 @@ def test_agent_learns_a_state_dependent_temperature():
           f'{below_one} updates, {errors[-1]:.3f} after {len(errors) - 1}')
     assert below_one is not None and below_one <= MAX_UPDATES
     assert errors[-1] < 0.5
+
+
+BATCH_BUDGET = 400
+BATCH = 64
+
+
+def train_on_batch_rewards(calibration, seed=0):
+    """The same bandit, but each episode (batch of 64 instances) earns one
+    reward: the batch's mean quality -(T - T*)^2. Default RLKD agent
+    (gamma 0.99, GAE lambda 0.95, the provider's corrector and state
+    updater), with a narrower policy to keep the test fast."""
+    torch.manual_seed(seed)
+    policy = TemperaturePolicy(hidden_dim=64)
+    agent = RLKDAgent(policy, PPOUpdater(policy),
+                      RewardCorrector(3) if calibration else None,
+                      StateUpdater(3) if calibration else None)
+    fresh = torch.rand(4096, 3, generator=torch.Generator().manual_seed(1))
+    states_rng = torch.Generator().manual_seed(seed + 100)
+    for _ in range(BATCH_BUDGET):
+        states = torch.rand(BATCH, 3, generator=states_rng)
+        out = agent.act(states)
+        quality = -(out['temperature'] - (2 + 6 * states[:, 0]))**2
+        episode = dict(
+            states=states,
+            policy_states=out['policy_states'],
+            actions=out['action'],
+            log_probs=out['log_prob'],
+            values=out['value'])
+        diagnostics = agent.learn(episode, quality.mean())
+        assert diagnostics['skipped'] == 0.0
+    temperature = agent.act(fresh, deterministic=True)['temperature']
+    return (temperature - (2 + 6 * fresh[:, 0])).abs().mean().item()
+
+
+def test_calibration_learns_from_the_batch_reward_alone():
+    with_calibration = train_on_batch_rewards(calibration=True)
+    without = train_on_batch_rewards(calibration=False)
+    print(f'mean |T - T*| after {BATCH_BUDGET} batch rewards: '
+          f'{with_calibration:.3f} with calibration, {without:.3f} without')
+    assert with_calibration < 1.5
+    assert with_calibration < without - 0.2

@@ -14,6 +14,11 @@ def batch(num, dim=3, offset=0.0):
         values=steps + 0.3)
 
 
+def with_policy_states(data):
+    """The same batch, the policy having seen half of each state."""
+    return dict(data, policy_states=0.5 * data['states'])
+
+
 def test_store_and_get_keep_batch_order():
     buffer = EpisodeBuffer(capacity=8, state_dim=3)
     buffer.store(**batch(3))
@@ -80,9 +85,23 @@ def test_clear_starts_a_new_episode():
     assert buffer.get()['rewards'].tolist() == [0, 0]
 
 
+def test_policy_states_default_to_the_states():
+    buffer = EpisodeBuffer(4, 3)
+    buffer.store(**batch(2))
+    buffer.store(**with_policy_states(batch(2, offset=2)))
+    data = buffer.get()
+    expected = batch(4)['states']
+    expected[2:] *= 0.5
+    torch.testing.assert_close(data['policy_states'], expected)
+    bad = with_policy_states(batch(2))
+    bad['policy_states'] = bad['policy_states'][:, :2]
+    with pytest.raises(ValueError, match='policy_states'):
+        buffer.store(**bad)
+
+
 def test_state_dict_round_trip():
     buffer = EpisodeBuffer(4, 3)
-    buffer.store(**batch(6))
+    buffer.store(**with_policy_states(batch(6)))
     buffer.set_rewards(torch.arange(6.0))
     state = buffer.state_dict()
     buffer.set_rewards(torch.zeros(6))  # the saved copy must not change
@@ -90,12 +109,23 @@ def test_state_dict_round_trip():
     restored.load_state_dict(state)
     assert len(restored) == 6
     for name, tensor in restored.get().items():
-        expected = batch(6).get(name, torch.arange(6.0))
+        expected = with_policy_states(batch(6)).get(name, torch.arange(6.0))
         torch.testing.assert_close(tensor, expected)
     restored.store(**batch(1, offset=6))
     assert len(restored) == 7
     with pytest.raises(ValueError):
         EpisodeBuffer(4, 2).load_state_dict(state)
+
+
+def test_state_saved_without_policy_states_loads_the_raw_states():
+    buffer = EpisodeBuffer(4, 3)
+    buffer.store(**batch(3))
+    state = buffer.state_dict()
+    del state['policy_states']
+    restored = EpisodeBuffer(4, 3)
+    restored.load_state_dict(state)
+    torch.testing.assert_close(restored.get()['policy_states'],
+                               batch(3)['states'])
 
 
 def test_empty_buffer_state_dict_round_trip():

@@ -49,7 +49,9 @@ def test_agent_trains_logs_and_is_saved(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
     hub = runner.message_hub
     for key in ('reward', 'policy_loss', 'value_loss', 'approx_kl',
-                'clip_fraction', 'entropy', 'std'):
+                'clip_fraction', 'entropy', 'std', 'corrector_loss',
+                'calibrated_reward_std', 'state_updater_loss',
+                'state_updater_mse', 'mask_mean', 'reward_std'):
         assert f'train/rl/{key}' in hub.log_scalars, key
     # 4 iterations: 3 closed episodes, the last one waits for its reward.
     assert len(hub.get_scalar('train/rl/reward').data[0]) == 3
@@ -65,6 +67,18 @@ def test_agent_trains_logs_and_is_saved(tmp_path):
     for key, value in policy_of(runner).state_dict().items():
         assert torch.equal(saved['policy'][key], value)
     assert saved['pending']['actions'].shape == (8, )
+    agent = runner.model.temperature_provider.agent
+    for part in ('reward_corrector', 'state_updater'):
+        for key, value in getattr(agent, part).network.state_dict().items():
+            assert torch.equal(saved[part]['network'][key], value)
+        assert saved[part]['optimizer']['state']
+        # Agent networks stay out of the student's optimizer.
+        assert not student_params & {
+            id(p)
+            for p in getattr(agent, part).network.parameters()
+        }
+    assert len(saved['reward_corrector']['replay']) == 3
+    assert saved['reward_count'] == 3
 
 
 def test_resume_restores_the_agent(tmp_path):
@@ -78,6 +92,12 @@ def test_resume_restores_the_agent(tmp_path):
         assert torch.equal(saved['policy'][key], value)
     assert len(provider._pending) == 8
     assert provider.updater.actor_optimizer.state_dict()['state']
+    corrector = provider.agent.reward_corrector
+    for key, value in corrector.network.state_dict().items():
+        assert torch.equal(saved['reward_corrector']['network'][key], value)
+    assert len(corrector.replay) == 3
+    assert provider.agent.state_updater.optimizer.state_dict()['state']
+    assert provider.agent._reward_count == 3
 
 
 def log_text(runner):
@@ -92,6 +112,19 @@ def test_a_kd_checkpoint_starts_a_fresh_agent_with_a_warning(tmp_path):
         RLKD, tmp_path / 'rlkd', load_from=str(tmp_path / 'kd/epoch_1.pth'))
     runner.train()
     assert 'WARNING - The checkpoint has no RLKD agent' in log_text(runner)
+
+
+def test_resuming_without_calibration_parts_warns(tmp_path):
+    off = {
+        'model.distiller.temperature_provider.reward_calibration': False,
+        'model.distiller.temperature_provider.state_update': False
+    }
+    tiny_runner(RLKD, tmp_path / 'off', **off).train()
+    runner = tiny_runner(
+        RLKD, tmp_path / 'on', load_from=str(tmp_path / 'off/epoch_1.pth'))
+    runner.load_or_resume()
+    assert "The checkpoint's RLKD agent has no reward_corrector, " \
+        'state_updater (saved with them switched off)' in log_text(runner)
 
 
 def test_warmup_longer_than_the_schedule_is_reported(tmp_path):

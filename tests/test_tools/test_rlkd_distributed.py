@@ -95,9 +95,13 @@ def test_agents_stay_identical_across_two_processes(repo_root, tmp_path,
     start, end0, end1 = load('start', 0), load('end', 0), load('end', 1)
     policy_keys = [key for key in end0 if key.startswith('policy.')]
     assert policy_keys and end0.keys() == end1.keys()
-    # Networks and optimiser states agree; the pending episode is each
-    # rank's own images.
-    shared = [key for key in end0 if not key.startswith('pending.')]
+    # Networks and optimiser states agree (gradients are averaged over the
+    # ranks); the pending episode and the corrector's replay of past
+    # episodes are each rank's own images.
+    local = ('pending.', 'reward_corrector.replay.')
+    shared = [key for key in end0 if not key.startswith(local)]
+    for part in ('reward_corrector.', 'state_updater.'):
+        assert any(key.startswith(part) for key in shared), part
     for key in shared:
         value = end0[key]
         assert torch.equal(value, end1[key]), f'{key} differs across ranks'

@@ -11,6 +11,14 @@ ratio. ``--official-loop`` adds an agent that acts the official code's way
 (a Python loop over instances, one policy call and host sync each).
 
     python tools/analysis/benchmark_iteration.py [--pairs 40] [--device cuda]
+
+``--detection`` times RoI-logit distillation of a small Faster R-CNN instead
+(the Shapes configs of ``configs/detection/shapes/``: R18-FPN width 32 ->
+width 8, 3 classes, 4 images of 128x128 from ``mmdet.testing``; every
+sampled RoI is an instance of the agent). ``--kd-config``/``--rlkd-config``
+may name other detection configs (e.g. the COCO ones).
+
+    python tools/analysis/benchmark_iteration.py --detection [--pairs 20]
 """
 import argparse
 import os.path as osp
@@ -31,14 +39,26 @@ from mmrlkd.utils import register_all_modules
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KD = osp.join(ROOT, 'configs/kd/kd_resnet56_resnet20_cifar100.py')
 RLKD = osp.join(ROOT, 'configs/rlkd/rlkd_resnet56_resnet20_cifar100.py')
+SHAPES = osp.join(ROOT, 'configs/detection/shapes')
+DET_KD = osp.join(SHAPES,
+                  'kd_roi_faster-rcnn_r18w32_faster-rcnn_r18w8_shapes.py')
+DET_RLKD = osp.join(SHAPES,
+                    'rlkd_roi_faster-rcnn_r18w32_faster-rcnn_r18w8_shapes.py')
+# (kd config, rlkd config, batch size, image size) of each mode
+DEFAULTS = dict(
+    classification=(KD, RLKD, 64, 32), detection=(DET_KD, DET_RLKD, 4, 128))
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--kd-config', default=KD)
-    parser.add_argument('--rlkd-config', default=RLKD)
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--image-size', type=int, default=32)
+    parser.add_argument(
+        '--detection',
+        action='store_true',
+        help='time Faster R-CNN RoI-logit distillation instead')
+    parser.add_argument('--kd-config')
+    parser.add_argument('--rlkd-config')
+    parser.add_argument('--batch-size', type=int)
+    parser.add_argument('--image-size', type=int)
     parser.add_argument(
         '--pairs', type=int, default=40, help='timed KD/RLKD iteration pairs')
     parser.add_argument(
@@ -49,10 +69,22 @@ def parse_args():
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
+        '--threads',
+        type=int,
+        help='torch intra-op threads (default: torch\'s choice); 1 avoids '
+        'spin-waiting of idle threads on a busy shared CPU')
+    parser.add_argument(
         '--official-loop',
         action='store_true',
         help='also time an agent acting instance by instance')
-    return parser.parse_args()
+    args = parser.parse_args()
+    mode = 'detection' if args.detection else 'classification'
+    for name, default in zip(
+        ('kd_config', 'rlkd_config', 'batch_size', 'image_size'),
+            DEFAULTS[mode]):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return args
 
 
 @RLKD_MODELS.register_module()
@@ -76,10 +108,11 @@ class LoopedRLKDTemperature(RLKDTemperature):
 def build(config, device, provider_type=None):
     cfg = Config.fromfile(config)
     cfg.model.teacher_ckpt = None
-    cfg.model.data_preprocessor = cfg.data_preprocessor
+    if 'data_preprocessor' in cfg:  # MMPretrain keeps it outside the model
+        cfg.model.data_preprocessor = cfg.data_preprocessor
     if provider_type is not None:
         cfg.model.distiller.temperature_provider.type = provider_type
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(cfg.model).to(device)
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
@@ -103,6 +136,17 @@ def make_batch(args):
     return dict(inputs=inputs, data_samples=samples)
 
 
+def make_detection_batch(args, model):
+    """Random images with random boxes of the student's classes."""
+    from mmdet.testing import demo_mm_inputs
+    num_classes = model.student.roi_head.bbox_head.num_classes
+    return demo_mm_inputs(
+        batch_size=args.batch_size,
+        image_shapes=[(3, args.image_size, args.image_size)] * args.batch_size,
+        num_classes=num_classes,
+        with_mask=False)
+
+
 def iteration(model, optim_wrapper, data, device):
     """One training iteration; returns its wall time in seconds."""
     if device.startswith('cuda'):
@@ -120,8 +164,17 @@ def iteration(model, optim_wrapper, data, device):
     return time.perf_counter() - start
 
 
+def roi_count(model, data):
+    """How many RoIs (agent instances) the student samples from ``data``."""
+    with torch.no_grad():
+        losses = model(**model.data_preprocessor(data, True), mode='loss')
+    return int(losses['distill.roi_count'])
+
+
 def main():
     args = parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     register_all_modules(init_default_scope=False)
     torch.manual_seed(0)
     runs = {'KD': build(args.kd_config, args.device)}
@@ -134,7 +187,10 @@ def main():
             provider_type='mmrlkd.LoopedRLKDTemperature')
         runs['RLKD, loop over instances'][0].load_state_dict(
             runs['KD'][0].state_dict())
-    data = make_batch(args)
+    if args.detection:
+        data = make_detection_batch(args, runs['KD'][0])
+    else:
+        data = make_batch(args)
     for model, optim_wrapper in runs.values():
         for _ in range(args.warmup):
             iteration(model, optim_wrapper, data, args.device)
@@ -147,6 +203,9 @@ def main():
     print()
     print(f'device: {args.device}, torch threads: {torch.get_num_threads()}'
           f', batch {args.batch_size} x 3 x {args.image_size}^2')
+    if args.detection:
+        print('RoIs (agent instances) per iteration: '
+              f"{roi_count(runs['RLKD'][0], data)}")
     kd = statistics.median(times['KD'])
     for name, values in times.items():
         median = statistics.median(values)

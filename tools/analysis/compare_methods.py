@@ -5,7 +5,8 @@ once per seed, evaluates every final student on the test set and prints
 mean +- std top-1 per method (and saves a bar plot):
 
     python tools/analysis/compare_methods.py --seeds 5 \
-        --methods student kd rlkd [--epochs 10] [--cfg-options k=v ...]
+        --methods student kd ctkd dtkd rlkd [--epochs 10] \
+        [--cfg-options k=v ...]
 
 The teacher checkpoint is the one the demo writes
 (``work_dirs/digitpairs/teacher_resnet56.pth``; run
@@ -27,6 +28,8 @@ CONFIGS = osp.join(ROOT, 'configs', 'digitpairs')
 METHODS = {
     'student': 'resnet8w4_digitpairs.py',
     'kd': 'kd_resnet56_resnet8w4_digitpairs.py',
+    'ctkd': 'ctkd_resnet56_resnet8w4_digitpairs.py',
+    'dtkd': 'dtkd_resnet56_resnet8w4_digitpairs.py',
     'rlkd': 'rlkd_resnet56_resnet8w4_digitpairs.py',
 }
 

@@ -25,3 +25,11 @@ resnet20_kd = _classifier(depth=20, ce_weight=0.1)
 # DigitPairs' capacity-limited student: ResNet-8 with stages 4/8/16 wide.
 resnet8_w4 = _classifier(depth=8, base_channels=4)
 resnet8_w4_kd = _classifier(depth=8, base_channels=4, ce_weight=0.1)
+# The rest of the CIFAR-100 ResNet zoo (RLKD Table 1 and 3).
+resnet110 = _classifier(depth=110)
+resnet32 = _classifier(depth=32)
+resnet32_kd = _classifier(depth=32, ce_weight=0.1)
+resnet32x4 = _classifier(depth=32, stem_channels=32, base_channels=64)
+resnet8x4 = _classifier(depth=8, stem_channels=32, base_channels=64)
+resnet8x4_kd = _classifier(
+    depth=8, stem_channels=32, base_channels=64, ce_weight=0.1)

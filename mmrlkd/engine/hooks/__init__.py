@@ -1,3 +1,11 @@
+from .ctkd_curriculum_hook import CTKDCurriculumHook, cosine_lambda
+from .efficient_exploration_hook import EfficientExplorationHook
+from .mtkd_agent_hook import MTKDAgentHook
 from .rlkd_agent_hook import RLKDAgentHook
+from .temperature_dump_hook import TemperatureDumpHook
 
-__all__ = ['RLKDAgentHook']
+__all__ = [
+    'CTKDCurriculumHook', 'EfficientExplorationHook', 'RLKDAgentHook',
+    'TemperatureDumpHook', 'cosine_lambda'
+]
+__all__ += ['MTKDAgentHook']

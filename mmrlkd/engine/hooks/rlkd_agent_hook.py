@@ -26,9 +26,12 @@ class RLKDAgentHook(Hook):
     with ``scale * (perf(batch t+1) - perf(batch t))`` (both measured before
     their own step, so after step t and before it). The scale is the
     paper's warm-up ``min(e / E, 1)`` or the official code's cosine
-    multiplier. Scalars are logged under ``train/rl/``; the agent (networks,
-    optimisers, pending episode) is saved in every checkpoint under
-    ``rlkd_agent``.
+    multiplier. The agent then learns from the episode: reward calibration,
+    state updater, PPO (see :class:`mmrlkd.agents.RLKDAgent`). Scalars are
+    logged under ``train/rl/`` (reward, PPO, ``corrector_loss``,
+    ``state_updater_loss``, ``mask_mean``, ...); the agent (networks,
+    optimisers, the corrector's replay, pending episode) is saved in every
+    checkpoint under ``rlkd_agent``.
 
     Args:
         agent_warmup (int): Epochs (or iterations) at the provider's fixed
@@ -103,10 +106,12 @@ class RLKDAgentHook(Hook):
                 f'not shorter than the schedule ({length} {unit}): the agent '
                 'will never act')
         if dist.get_world_size() > 1:
-            # Same initial agent everywhere, same gradients at every step.
-            for tensor in provider.policy.state_dict().values():
-                dist.broadcast(tensor, src=0)
-            provider.updater.grad_sync = _mean_over_processes
+            # Same initial agent everywhere (policy, reward corrector, state
+            # updater), same gradients at every step of every optimizer.
+            for network in provider.agent.networks():
+                for tensor in network.state_dict().values():
+                    dist.broadcast(tensor, src=0)
+            provider.agent.grad_sync = _mean_over_processes
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         provider = self._provider(runner)
@@ -144,4 +149,10 @@ class RLKDAgentHook(Hook):
                 'The checkpoint has no RLKD agent (saved before the agent '
                 'existed, e.g. by a KD run): starting a fresh agent.')
             return
-        self._provider(runner).load_agent_state_dict(checkpoint['rlkd_agent'])
+        missing = self._provider(runner).load_agent_state_dict(
+            checkpoint['rlkd_agent'])
+        if missing:
+            runner.logger.warning(
+                'The checkpoint\'s RLKD agent has no '
+                f'{", ".join(missing)} (saved with them switched off): '
+                'starting them fresh.')

@@ -1,3 +1,4 @@
 from .instance_temperature_distiller import InstanceTemperatureDistiller
+from .roi_temperature_distiller import RoITemperatureDistiller
 
-__all__ = ['InstanceTemperatureDistiller']
+__all__ = ['InstanceTemperatureDistiller', 'RoITemperatureDistiller']

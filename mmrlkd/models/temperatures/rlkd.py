@@ -1,7 +1,8 @@
 """RLKD: a PPO agent picks each instance's temperature (arXiv 2407.00115)."""
 import torch
 
-from mmrlkd.agents import (EpisodeBuffer, PPOUpdater, TemperaturePolicy,
+from mmrlkd.agents import (EpisodeBuffer, PPOUpdater, RewardCorrector,
+                           RLKDAgent, StateUpdater, TemperaturePolicy,
                            batch_performance, instance_states, state_dim)
 from mmrlkd.registry import MODELS
 from .base import BaseTemperatureProvider, TemperatureOutput
@@ -16,7 +17,11 @@ class RLKDTemperature(BaseTemperatureProvider):
     top-1/top-2 margin), pre-squash action a ~ N(mu(s), std^2), temperature
     ``T = t_min + (t_max - t_min) * sigmoid(a)``. The batch's performance is
     measured from the same forward pass. :class:`RLKDAgentHook` closes each
-    episode once the next batch's performance is known and runs PPO.
+    episode once the next batch's performance is known and trains the agent
+    (:class:`RLKDAgent`): the reward corrector splits the batch reward over
+    the instances (instance reward calibration), the state updater learns
+    which state features matter, and PPO learns from the calibrated
+    rewards. The policy acts on the updated states.
 
     The agent is kept out of the module tree, so the student's optimizer,
     weight decay and DDP never see its parameters; the hook saves it with
@@ -40,10 +45,25 @@ class RLKDTemperature(BaseTemperatureProvider):
             (``hidden_dim``, ``init_log_std``).
         ppo (dict, optional): :class:`PPOUpdater` arguments (learning rates,
             epochs, clip, GAE), defaults as in the paper.
+        reward_calibration (bool): Redistribute the batch reward over the
+            instances with the reward corrector; False puts it on the
+            episode's last step (the "w/o calibration" ablation).
+            Defaults to True.
+        state_update (bool): Mask the policy's states with the state
+            updater. Defaults to True.
+        reward_corrector (dict, optional): :class:`RewardCorrector`
+            arguments (``hidden_dim``, ``lr``, ``epochs``, ``replay_size``,
+            ``final_weight``, ``aux_weight``).
+        state_updater (dict, optional): :class:`StateUpdater` arguments
+            (``hidden_dim``, ``lr``, ``epochs``, ``sparsity_weight``,
+            ``regression_weight``, ``per_feature``, ``masked_out``, ...).
 
     Examples:
         >>> provider = dict(type='mmrlkd.RLKDTemperature', t_max=10.0,
         ...                 ppo=dict(actor_lr=1e-4, critic_lr=1e-3))
+        >>> without_calibration = dict(type='mmrlkd.RLKDTemperature',
+        ...                            reward_calibration=False,
+        ...                            state_update=False)
     """
 
     requires_labels = True
@@ -57,7 +77,11 @@ class RLKDTemperature(BaseTemperatureProvider):
                  use_gt_prob=False,
                  performance='accuracy',
                  policy=None,
-                 ppo=None):
+                 ppo=None,
+                 reward_calibration=True,
+                 state_update=True,
+                 reward_corrector=None,
+                 state_updater=None):
         super().__init__()
         if not warmup_temperature > 0:
             raise ValueError('warmup_temperature must be positive, got '
@@ -69,24 +93,38 @@ class RLKDTemperature(BaseTemperatureProvider):
         self.use_uncertainty = use_uncertainty
         self.use_gt_prob = use_gt_prob
         self.performance = performance
-        # Plain attributes, not submodules: see the class docstring.
-        self.__dict__['policy'] = TemperaturePolicy(
-            state_dim(use_uncertainty),
-            t_min=t_min,
-            t_max=t_max,
-            t_floor=t_floor,
-            **(policy or {}))
-        self.updater = PPOUpdater(self.policy, **(ppo or {}))
+        dim = state_dim(use_uncertainty)
+        policy = TemperaturePolicy(
+            dim, t_min=t_min, t_max=t_max, t_floor=t_floor, **(policy or {}))
+        # A plain attribute, not a submodule: see the class docstring.
+        self.__dict__['agent'] = RLKDAgent(
+            policy,
+            PPOUpdater(policy, **(ppo or {})),
+            reward_corrector=RewardCorrector(dim, **(reward_corrector or {}))
+            if reward_calibration else None,
+            state_updater=StateUpdater(dim, **(state_updater or {}))
+            if state_update else None)
         self.acting = False
         self._episode = None  # this iteration's (states, actions, ...)
         self._performance = None  # this iteration's batch performance
         self._pending = EpisodeBuffer(64, self.policy.state_dim)
         self._pending_performance = None
 
+    @property
+    def policy(self):
+        """The agent's :class:`TemperaturePolicy`."""
+        return self.agent.policy
+
+    @property
+    def updater(self):
+        """The agent's :class:`PPOUpdater`."""
+        return self.agent.updater
+
     def _apply(self, fn, *args, **kwargs):
         """Move the agent with the model (``.to``, ``.cuda``, ``.half``)."""
         super()._apply(fn, *args, **kwargs)
-        self.policy._apply(fn, *args, **kwargs)
+        for network in self.agent.networks():
+            network._apply(fn, *args, **kwargs)
         return self
 
     def forward(self, preds_S, preds_T, gt_labels=None):
@@ -109,10 +147,11 @@ class RLKDTemperature(BaseTemperatureProvider):
             return TemperatureOutput.shared(t)
         states = instance_states(preds_S, preds_T, gt_labels,
                                  self.use_uncertainty, self.use_gt_prob)
-        out = self.policy.act(states, deterministic=not self.training)
+        out = self.agent.act(states, deterministic=not self.training)
         if self.training:
             self._episode = dict(
                 states=states,
+                policy_states=out['policy_states'],
                 actions=out['action'],
                 log_probs=out['log_prob'],
                 values=out['value'])
@@ -131,7 +170,8 @@ class RLKDTemperature(BaseTemperatureProvider):
 
         Called after the student's step. The previous iteration's actions
         produced that step, so their reward is this batch's performance
-        (measured before this step) minus the previous batch's.
+        (measured before this step) minus the previous batch's. The agent
+        then learns from that episode (calibration, state updater, PPO).
 
         Args:
             reward_scale (float): Warm-up factor of the reward.
@@ -141,8 +181,9 @@ class RLKDTemperature(BaseTemperatureProvider):
                 agreed across processes; defaults to the local one.
 
         Returns:
-            dict[str, float]: ``reward`` and the PPO diagnostics, or an empty
-            dict when no episode was closed.
+            dict[str, float]: ``reward`` and the agent's diagnostics (PPO,
+            calibration, state updater; NaN for parts switched off), or an
+            empty dict when no episode was closed.
         """
         performance = self._performance if performance is None \
             else performance
@@ -152,12 +193,8 @@ class RLKDTemperature(BaseTemperatureProvider):
             reward = reward_scale * (performance - self._pending_performance)
             diagnostics['reward'] = float(reward)
             if update:
-                self._pending.set_delayed_reward(reward)
-                episode = self._pending.get()
                 diagnostics.update(
-                    self.updater.update(episode['states'], episode['actions'],
-                                        episode['log_probs'],
-                                        episode['values'], episode['rewards']))
+                    self.agent.learn(self._pending.get(), reward))
         self._pending.clear()
         if self._episode is not None:
             device = self._episode['states'].device
@@ -167,21 +204,28 @@ class RLKDTemperature(BaseTemperatureProvider):
             self._pending.store(**self._episode)
         self._pending_performance = performance
         self._episode = None
+        # A batch the provider never saw (every instance skipped, or
+        # distillation stopped) must not be rewarded with a stale value.
+        self._performance = None
         return diagnostics
 
     def agent_state_dict(self):
         """Everything needed to continue training the agent exactly."""
         return dict(
-            policy=self.policy.state_dict(),
-            updater=self.updater.state_dict(),
+            **self.agent.state_dict(),
             pending=self._pending.state_dict(),
             pending_performance=self._pending_performance,
             acting=self.acting)
 
     def load_agent_state_dict(self, state):
-        """Restore what :meth:`agent_state_dict` returned."""
-        self.policy.load_state_dict(state['policy'])
-        self.updater.load_state_dict(state['updater'])
+        """Restore what :meth:`agent_state_dict` returned.
+
+        Returns:
+            list[str]: Parts of this agent the saved state lacks (it was
+            saved with them switched off); they start fresh.
+        """
+        missing = self.agent.load_state_dict(state)
         self._pending.load_state_dict(state['pending'])
         self._pending_performance = state['pending_performance']
         self.acting = state['acting']
+        return missing

@@ -1,7 +1,20 @@
+import copy
+import math
+
 import pytest
 import torch
 
 from mmrlkd.models import FixedTemperature, RLKDTemperature
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """The agent's small networks only lose from a second thread on a busy
+    machine (see tests/test_agents/conftest.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def batch(num=8, classes=5, correct=4, seed=0):
@@ -17,6 +30,13 @@ def batch(num=8, classes=5, correct=4, seed=0):
 
 def policy_params(provider):
     return [p.detach().clone() for p in provider.policy.parameters()]
+
+
+def agent_params(provider):
+    return [
+        p.detach().clone() for net in provider.agent.networks()
+        for p in net.parameters()
+    ]
 
 
 def test_fixed_temperature():
@@ -70,6 +90,60 @@ def test_reward_is_the_next_batch_gain_times_the_scale():
     assert len(provider._pending) == 8
 
 
+def test_calibration_and_state_update_are_on_by_default():
+    provider = RLKDTemperature()
+    assert provider.agent.reward_corrector is not None
+    assert provider.agent.state_updater is not None
+    assert len(provider.agent.networks()) == 3
+    provider = RLKDTemperature(
+        reward_calibration=False,
+        state_update=False,
+        reward_corrector=dict(hidden_dim=8))
+    assert provider.agent.reward_corrector is None
+    assert provider.agent.state_updater is None
+    provider = RLKDTemperature(
+        reward_corrector=dict(hidden_dim=8, replay_size=4),
+        state_updater=dict(per_feature=False))
+    assert provider.agent.reward_corrector.replay.maxlen == 4
+    assert provider.agent.state_updater.network.mask[-1].out_features == 1
+
+
+def test_policy_acts_on_and_ppo_stores_the_updated_states():
+    provider = RLKDTemperature()
+    torch.nn.init.normal_(provider.agent.state_updater.network.mask[-1].weight)
+    provider.acting = True
+    student, teacher, labels = batch(num=16)
+    provider(student, teacher, labels)
+    episode = provider._episode
+    masks = provider.agent.state_updater.network.masks(episode['states'])
+    torch.testing.assert_close(episode['policy_states'],
+                               masks * episode['states'])
+    assert not torch.equal(episode['policy_states'], episode['states'])
+    provider.finish_iteration()
+    torch.testing.assert_close(provider._pending.get()['policy_states'],
+                               episode['policy_states'])
+
+
+@pytest.mark.parametrize('calibration', [True, False])
+def test_closed_episodes_train_every_part_that_is_on(calibration):
+    provider = RLKDTemperature(
+        reward_calibration=calibration, state_update=calibration)
+    provider.acting = True
+    networks = provider.agent.networks()
+    before = [copy.deepcopy(net.state_dict()) for net in networks]
+    # The first reward is its own running mean (standardised to 0), so the
+    # corrector needs a second one to learn anything.
+    for seed, correct in enumerate((2, 6, 3)):
+        provider(*batch(correct=correct, seed=seed))
+        diagnostics = provider.finish_iteration()
+    for net, saved in zip(networks, before):
+        assert any(not torch.equal(value, saved[key])
+                   for key, value in net.state_dict().items())
+    for key in ('corrector_loss', 'state_updater_loss', 'state_updater_mse',
+                'mask_mean', 'calibrated_reward_std'):
+        assert math.isfinite(diagnostics[key]) == calibration, key
+
+
 def test_update_false_drops_the_episode_without_training():
     provider = RLKDTemperature()
     provider.acting = True
@@ -88,7 +162,8 @@ def test_agent_is_invisible_to_the_module_tree():
     assert list(provider.parameters()) == []
     assert provider.state_dict() == {}
     provider.double()
-    assert all(p.dtype == torch.float64 for p in provider.policy.parameters())
+    for network in provider.agent.networks():
+        assert all(p.dtype == torch.float64 for p in network.parameters())
 
 
 def test_agent_state_round_trip():
@@ -99,14 +174,33 @@ def test_agent_state_round_trip():
     provider(*batch(seed=1))
     provider.finish_iteration()
     restored = RLKDTemperature()
-    restored.load_agent_state_dict(provider.agent_state_dict())
-    for a, b in zip(provider.policy.state_dict().values(),
-                    restored.policy.state_dict().values()):
+    # A deep copy, as a checkpoint file is (Adam's state would be shared).
+    saved = copy.deepcopy(provider.agent_state_dict())
+    assert restored.load_agent_state_dict(saved) == []
+    for a, b in zip(agent_params(provider), agent_params(restored)):
         assert torch.equal(a, b)
     assert restored.acting
     for key, value in provider._pending.get().items():
         assert torch.equal(value, restored._pending.get()[key])
     assert restored.updater.actor_optimizer.state_dict()['state']
+    for part in ('reward_corrector', 'state_updater'):
+        assert getattr(restored.agent, part).optimizer.state_dict()['state']
+    assert len(restored.agent.reward_corrector.replay) == 1
+    # The next update is the same for both.
+    for p in (provider, restored):
+        torch.manual_seed(0)
+        p(*batch(seed=2))
+        p.finish_iteration()
+    for a, b in zip(agent_params(provider), agent_params(restored)):
+        assert torch.equal(a, b)
+
+
+def test_state_saved_without_calibration_reports_the_missing_parts():
+    saved = RLKDTemperature(
+        reward_calibration=False, state_update=False).agent_state_dict()
+    assert RLKDTemperature().load_agent_state_dict(saved) == [
+        'reward_corrector', 'state_updater'
+    ]
 
 
 def test_labels_are_required():

@@ -1,0 +1,10 @@
+# MMPretrain's runtime; keeps the best and the last checkpoint (the KD
+# literature reports the best top-1 over epochs).
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=1,
+        save_best='accuracy/top1',
+        rule='greater'))

@@ -1,0 +1,127 @@
+# Small Faster R-CNN R18-FPN detectors for the Shapes set (3 classes,
+# 128x128 images) that train in minutes on a CPU. Configs pick one with
+# {{_base_.faster_rcnn_r18w32_shapes}} (teacher: ResNet-18 with stages
+# 32/64/128/256 wide) or {{_base_.faster_rcnn_r18w8_shapes}} (student:
+# 8/16/32/64). Otherwise MMDetection's faster-rcnn_r50_fpn.py, shrunk: 32
+# FPN channels, 128-wide box-head FCs, BN trained (no ImageNet weights),
+# anchors one octave smaller (objects are 12-64 px), fewer proposals and 128
+# sampled RoIs per image.
+def _faster_rcnn(width, num_classes=3, fpn_channels=32):
+    return dict(
+        _scope_='mmdet',
+        type='FasterRCNN',
+        data_preprocessor=dict(
+            type='DetDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=True,
+            pad_size_divisor=32),
+        backbone=dict(
+            type='ResNet',
+            depth=18,
+            base_channels=width,
+            num_stages=4,
+            out_indices=(0, 1, 2, 3),
+            frozen_stages=-1,
+            norm_cfg=dict(type='BN', requires_grad=True),
+            norm_eval=False,
+            style='pytorch',
+            init_cfg=None),
+        neck=dict(
+            type='FPN',
+            in_channels=[width, 2 * width, 4 * width, 8 * width],
+            out_channels=fpn_channels,
+            num_outs=5),
+        rpn_head=dict(
+            type='RPNHead',
+            in_channels=fpn_channels,
+            feat_channels=fpn_channels,
+            anchor_generator=dict(
+                type='AnchorGenerator',
+                scales=[4],
+                ratios=[0.5, 1.0, 2.0],
+                strides=[4, 8, 16, 32, 64]),
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder',
+                target_means=[.0, .0, .0, .0],
+                target_stds=[1.0, 1.0, 1.0, 1.0]),
+            loss_cls=dict(
+                type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+            loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+        roi_head=dict(
+            type='StandardRoIHead',
+            bbox_roi_extractor=dict(
+                type='SingleRoIExtractor',
+                roi_layer=dict(
+                    type='RoIAlign', output_size=7, sampling_ratio=0),
+                out_channels=fpn_channels,
+                featmap_strides=[4, 8, 16, 32]),
+            bbox_head=dict(
+                type='Shared2FCBBoxHead',
+                in_channels=fpn_channels,
+                fc_out_channels=128,
+                roi_feat_size=7,
+                num_classes=num_classes,
+                bbox_coder=dict(
+                    type='DeltaXYWHBBoxCoder',
+                    target_means=[0., 0., 0., 0.],
+                    target_stds=[0.1, 0.1, 0.2, 0.2]),
+                reg_class_agnostic=False,
+                loss_cls=dict(
+                    type='CrossEntropyLoss',
+                    use_sigmoid=False,
+                    loss_weight=1.0),
+                loss_bbox=dict(type='L1Loss', loss_weight=1.0))),
+        train_cfg=dict(
+            rpn=dict(
+                assigner=dict(
+                    type='MaxIoUAssigner',
+                    pos_iou_thr=0.7,
+                    neg_iou_thr=0.3,
+                    min_pos_iou=0.3,
+                    match_low_quality=True,
+                    ignore_iof_thr=-1),
+                sampler=dict(
+                    type='RandomSampler',
+                    num=128,
+                    pos_fraction=0.5,
+                    neg_pos_ub=-1,
+                    add_gt_as_proposals=False),
+                allowed_border=-1,
+                pos_weight=-1,
+                debug=False),
+            rpn_proposal=dict(
+                nms_pre=1000,
+                max_per_img=300,
+                nms=dict(type='nms', iou_threshold=0.7),
+                min_bbox_size=0),
+            rcnn=dict(
+                assigner=dict(
+                    type='MaxIoUAssigner',
+                    pos_iou_thr=0.5,
+                    neg_iou_thr=0.5,
+                    min_pos_iou=0.5,
+                    match_low_quality=False,
+                    ignore_iof_thr=-1),
+                sampler=dict(
+                    type='RandomSampler',
+                    num=128,
+                    pos_fraction=0.25,
+                    neg_pos_ub=-1,
+                    add_gt_as_proposals=True),
+                pos_weight=-1,
+                debug=False)),
+        test_cfg=dict(
+            rpn=dict(
+                nms_pre=500,
+                max_per_img=300,
+                nms=dict(type='nms', iou_threshold=0.7),
+                min_bbox_size=0),
+            rcnn=dict(
+                score_thr=0.05,
+                nms=dict(type='nms', iou_threshold=0.5),
+                max_per_img=50)))
+
+
+faster_rcnn_r18w32_shapes = _faster_rcnn(width=32)
+faster_rcnn_r18w8_shapes = _faster_rcnn(width=8)

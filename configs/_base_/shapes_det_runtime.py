@@ -1,0 +1,8 @@
+# MMDetection's runtime, with logs every 10 iterations and only the last
+# checkpoint kept (the runs are short).
+_base_ = ['mmdet::_base_/default_runtime.py']
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
+log_processor = dict(window_size=10)
+randomness = dict(seed=0, deterministic=False)

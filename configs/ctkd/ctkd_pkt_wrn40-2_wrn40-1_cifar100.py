@@ -1,0 +1,17 @@
+# PKT + KD + CTKD (global), WRN-40-2 -> WRN-40-1 on CIFAR-100 (RLKD paper Table
+# 3: 74.11 %, without CTKD 74.01 %). The PKT + KD config of this pair (CTKD's
+# plug-in protocol: 0.1 * CE + 0.9 * KD + the feature loss) with the KD term's
+# fixed tau = 4 replaced by CTKD's learnable global temperature (curriculum
+# over 10 epochs); the feature loss has no temperature.
+_base_ = ['../kd/kd_pkt_wrn40-2_wrn40-1_cifar100.py']
+
+model = dict(
+    distiller=dict(
+        temperature_provider=dict(
+            _delete_=True,
+            type='mmrlkd.CTKDGlobalTemperature',
+            t_start=1.0,
+            t_range=20.0,
+            init=1.0)))
+
+custom_hooks = [dict(type='mmrlkd.CTKDCurriculumHook', decay_epochs=10)]

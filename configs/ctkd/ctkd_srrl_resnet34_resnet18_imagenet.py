@@ -1,0 +1,18 @@
+# SRRL + KD + CTKD (global), ResNet-34 -> ResNet-18 on ImageNet-1k (RLKD paper
+# Table 2, top-1 / top-5: 71.25 / 90.42; without CTKD 71.01 / 90.41). The
+# config ../kd/kd_srrl_resnet34_resnet18_imagenet.py with its fixed temperature
+# replaced by CTKD's learnable one, tau = 1 + 20 * sigmoid(theta), trained by
+# the student's SGD through a gradient-reversal layer whose strength rises from
+# 0 to 1 along a cosine over the first 5 epochs (CTKD's ImageNet curriculum).
+_base_ = ['../kd/kd_srrl_resnet34_resnet18_imagenet.py']
+
+model = dict(
+    distiller=dict(
+        temperature_provider=dict(
+            _delete_=True,
+            type='mmrlkd.CTKDGlobalTemperature',
+            t_start=1.0,
+            t_range=20.0,
+            init=1.0)))
+
+custom_hooks = [dict(type='mmrlkd.CTKDCurriculumHook', decay_epochs=5)]

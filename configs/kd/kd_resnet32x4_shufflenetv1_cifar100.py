@@ -1,0 +1,21 @@
+# Vanilla KD, ResNet-32x4 -> ShuffleNetV1 (g = 3) on CIFAR-100 (RLKD paper
+# Table 1: 74.07 %; teacher 79.42 %, student 70.50 %). The recipe of
+# kd_resnet56_resnet20_cifar100.py: 0.1 * CE + 0.9 * KD at a fixed tau = 4.
+_base_ = [
+    '../_base_/models/cifar_resnet_classifiers.py',
+    '../_base_/models/cifar_zoo_classifiers.py',
+    '../_base_/datasets/cifar100_bs64.py',
+    '../_base_/schedules/cifar_240e.py',
+    '../_base_/cifar_runtime.py',
+    '../_base_/distill/instance_kd_classifier.py',
+]
+# Train configs/cifar100/resnet32x4_cifar100.py and copy its best checkpoint
+# here, or convert the RepDistiller/mdistiller teacher with
+# tools/model_converters/repdistiller_to_mmrlkd.py.
+teacher_ckpt = 'work_dirs/cifar100/teacher_resnet32x4.pth'
+model = dict(
+    architecture={{_base_.shufflenetv1_kd}},
+    teacher={{_base_.resnet32x4}},
+    teacher_ckpt=teacher_ckpt)
+# MobileNet/ShuffleNet students: lr 0.01 (CRD/RepDistiller, CTKD).
+optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -1,0 +1,41 @@
+# VID + vanilla KD, ResNet-110 -> ResNet-32 on CIFAR-100 (RLKD paper Table 3:
+# 73.02 %). The plug-in protocol of CTKD and RLKD: 0.1 * CE + 0.9 * KD at a
+# fixed tau = 4, plus VID (Ahn et al., CVPR 2019) on the three stage outputs,
+# weight 1 each (the official RLKD code counts the KD term twice here; we do
+# not). The loss modules live in the distiller, so the student's optimizer
+# trains them.
+_base_ = ['./kd_resnet110_resnet32_cifar100.py']
+
+model = dict(
+    distiller=dict(
+        student_recorders=dict(
+            stage1=dict(type='ModuleOutputs', source='backbone.stages.0'),
+            stage2=dict(type='ModuleOutputs', source='backbone.stages.1'),
+            stage3=dict(type='ModuleOutputs', source='backbone.stages.2')),
+        teacher_recorders=dict(
+            stage1=dict(type='ModuleOutputs', source='backbone.stages.0'),
+            stage2=dict(type='ModuleOutputs', source='backbone.stages.1'),
+            stage3=dict(type='ModuleOutputs', source='backbone.stages.2')),
+        distill_losses=dict(
+            loss_vid_1=dict(
+                type='mmrlkd.VIDLoss',
+                student_channels=16,
+                teacher_channels=16),
+            loss_vid_2=dict(
+                type='mmrlkd.VIDLoss',
+                student_channels=32,
+                teacher_channels=32),
+            loss_vid_3=dict(
+                type='mmrlkd.VIDLoss',
+                student_channels=64,
+                teacher_channels=64)),
+        loss_forward_mappings=dict(
+            loss_vid_1=dict(
+                s_feature=dict(from_student=True, recorder='stage1'),
+                t_feature=dict(from_student=False, recorder='stage1')),
+            loss_vid_2=dict(
+                s_feature=dict(from_student=True, recorder='stage2'),
+                t_feature=dict(from_student=False, recorder='stage2')),
+            loss_vid_3=dict(
+                s_feature=dict(from_student=True, recorder='stage3'),
+                t_feature=dict(from_student=False, recorder='stage3')))))

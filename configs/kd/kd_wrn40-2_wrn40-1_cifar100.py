@@ -1,0 +1,19 @@
+# Vanilla KD, WRN-40-2 -> WRN-40-1 on CIFAR-100 (RLKD paper Table 1: 73.54 %;
+# teacher 75.61 %, student 71.98 %). The recipe of
+# kd_resnet56_resnet20_cifar100.py: 0.1 * CE + 0.9 * KD at a fixed tau = 4.
+_base_ = [
+    '../_base_/models/cifar_resnet_classifiers.py',
+    '../_base_/models/cifar_zoo_classifiers.py',
+    '../_base_/datasets/cifar100_bs64.py',
+    '../_base_/schedules/cifar_240e.py',
+    '../_base_/cifar_runtime.py',
+    '../_base_/distill/instance_kd_classifier.py',
+]
+# Train configs/cifar100/wrn40-2_cifar100.py and copy its best checkpoint
+# here, or convert the RepDistiller/mdistiller teacher with
+# tools/model_converters/repdistiller_to_mmrlkd.py.
+teacher_ckpt = 'work_dirs/cifar100/teacher_wrn40-2.pth'
+model = dict(
+    architecture={{_base_.wrn_40_1_kd}},
+    teacher={{_base_.wrn_40_2}},
+    teacher_ckpt=teacher_ckpt)

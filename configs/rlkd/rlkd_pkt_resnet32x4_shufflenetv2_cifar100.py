@@ -1,0 +1,24 @@
+# PKT + RLKD, ResNet-32x4 -> ShuffleNetV2 on CIFAR-100 (RLKD paper Table 3:
+# 75.78 %; PKT 75.10 %, +CTKD 75.52 %). The PKT + KD config of this pair with
+# the RLKD recipe of rlkd_resnet56_resnet20_cifar100.py: a fixed tau = 4 for
+# the first 20 epochs, then per-instance temperatures in (0, 10) from the PPO
+# agent for the KD term.
+_base_ = ['../kd/kd_pkt_resnet32x4_shufflenetv2_cifar100.py']
+
+model = dict(
+    distiller=dict(
+        temperature_provider=dict(
+            _delete_=True,
+            type='mmrlkd.RLKDTemperature',
+            t_min=0.0,
+            t_max=10.0,
+            warmup_temperature=4.0,
+            performance='accuracy')))
+
+custom_hooks = [
+    dict(
+        type='mmrlkd.RLKDAgentHook',
+        agent_warmup=20,
+        reward_warmup=20,
+        update_interval=1)
+]

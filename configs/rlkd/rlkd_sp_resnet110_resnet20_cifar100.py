@@ -1,0 +1,24 @@
+# SP + RLKD, ResNet-110 -> ResNet-20 on CIFAR-100 (RLKD paper Table 3: 71.51 %;
+# SP 70.74 %, +CTKD 71.17 %). The SP + KD config of this pair with the RLKD
+# recipe of rlkd_resnet56_resnet20_cifar100.py: a fixed tau = 8 for the first
+# 20 epochs, then per-instance temperatures in (0, 10) from the PPO agent for
+# the KD term.
+_base_ = ['../kd/kd_sp_resnet110_resnet20_cifar100.py']
+
+model = dict(
+    distiller=dict(
+        temperature_provider=dict(
+            _delete_=True,
+            type='mmrlkd.RLKDTemperature',
+            t_min=0.0,
+            t_max=10.0,
+            warmup_temperature=8.0,
+            performance='accuracy')))
+
+custom_hooks = [
+    dict(
+        type='mmrlkd.RLKDAgentHook',
+        agent_warmup=20,
+        reward_warmup=20,
+        update_interval=1)
+]

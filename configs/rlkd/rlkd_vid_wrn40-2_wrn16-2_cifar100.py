@@ -1,0 +1,24 @@
+# VID + RLKD, WRN-40-2 -> WRN-16-2 on CIFAR-100 (RLKD paper Table 3: 75.48 %;
+# VID 74.89 %, +CTKD 75.20 %). The VID + KD config of this pair with the RLKD
+# recipe of rlkd_resnet56_resnet20_cifar100.py: a fixed tau = 4 for the first
+# 20 epochs, then per-instance temperatures in (0, 10) from the PPO agent for
+# the KD term.
+_base_ = ['../kd/kd_vid_wrn40-2_wrn16-2_cifar100.py']
+
+model = dict(
+    distiller=dict(
+        temperature_provider=dict(
+            _delete_=True,
+            type='mmrlkd.RLKDTemperature',
+            t_min=0.0,
+            t_max=10.0,
+            warmup_temperature=4.0,
+            performance='accuracy')))
+
+custom_hooks = [
+    dict(
+        type='mmrlkd.RLKDAgentHook',
+        agent_warmup=20,
+        reward_warmup=20,
+        update_interval=1)
+]

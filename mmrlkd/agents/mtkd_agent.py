@@ -1,0 +1,229 @@
+"""MTKD-RL's agent: acting, a bounded experience buffer and two updates.
+
+Reward (the official code): the negative per-instance student loss of the
+iteration, normalised over the batch and clipped,
+``r~_i = clip((r_i - mean(r)) / std(r), 0, 1)``, so only better-than-average
+instances count.
+
+Update rules:
+
+- ``'upstream'`` (default, the official code): with the agent's weights
+  recomputed from the stored states,
+  ``L = BCE(w_l, 1, weight=r~) + BCE(w_f, 1, weight=r~)``, i.e.
+  ``-mean_{i,m} r~_i log w_{i,m}`` per head. Nothing was sampled, and since
+  each row of w sums to 1, ``sum_m log w_m`` is largest at the uniform
+  distribution: the update pulls the weights of well-rewarded instances
+  toward 1/M whichever teacher earned the reward. Kept for fidelity.
+- ``'policy_gradient'`` (corrected): the weight vectors are actions drawn
+  from Dirichlet(kappa * w), where w is the (mixed) output of the network,
+  the student is distilled with the drawn weights, and REINFORCE with a
+  batch-mean baseline raises the log-density of the draws that earned more
+  than the batch: ``L = -mean_i (r~_i - mean(r~)) [log Dir(a_l,i; kappa
+  w_l,i) + log Dir(a_f,i; kappa w_f,i)]``. Weights move toward the teachers
+  whose use got the higher reward.
+
+One SGD step per stored batch, then the buffer is cleared (the official
+``train_agent``); the buffer keeps at most ``buffer_size`` batches, dropping
+the oldest, so memory stays bounded on large datasets.
+"""
+from collections import deque
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Dirichlet
+
+from .mtkd_policy import MTKDPolicy
+
+UPDATE_RULES = ('upstream', 'policy_gradient')
+
+
+def normalised_reward(reward, eps=1e-12):
+    """``clip((r - mean) / std, 0, 1)`` over the batch (unbiased std).
+
+    A batch of one, or of equal rewards, has no better-than-average
+    instance: its rewards are 0 (the official code would divide by zero).
+    """
+    reward = reward.detach().float()
+    if reward.numel() < 2:
+        return torch.zeros_like(reward)
+    std = reward.std()
+    if not std > eps:
+        return torch.zeros_like(reward)
+    return ((reward - reward.mean()) / std).clamp(0, 1)
+
+
+def upstream_agent_loss(w_l, w_f, reward):
+    """The official loss: reward-weighted BCE of the weights against 1."""
+    target = torch.ones_like(w_l)
+    weight = reward[:, None]
+    return (F.binary_cross_entropy(w_l, target, weight=weight) +
+            F.binary_cross_entropy(w_f, target, weight=weight))
+
+
+def dirichlet_log_prob(weights, actions, concentration, eps=1e-6):
+    """log Dir(actions; concentration * weights) per row."""
+    alpha = (concentration * weights).clamp_min(eps)
+    return Dirichlet(alpha).log_prob(actions)
+
+
+def policy_gradient_loss(w_l, w_f, actions_l, actions_f, reward,
+                         concentration):
+    """REINFORCE on Dirichlet actions with a batch-mean baseline."""
+    advantage = reward - reward.mean()
+    log_prob = (
+        dirichlet_log_prob(w_l, actions_l, concentration) +
+        dirichlet_log_prob(w_f, actions_f, concentration))
+    return -(advantage * log_prob).mean()
+
+
+def sample_dirichlet(weights, concentration, eps=1e-6):
+    """Draw one weight vector per row, kept off the simplex's boundary."""
+    alpha = (concentration * weights).clamp_min(eps)
+    draw = Dirichlet(alpha).sample().clamp_min(eps)
+    return draw / draw.sum(dim=1, keepdim=True)
+
+
+class MTKDAgent:
+    """The MTKD-RL policy with its own optimizer and experience buffer.
+
+    Args:
+        info_dims (Sequence[int]): d_m + C_m of each teacher.
+        hidden_dim (int): Hidden width of the policy. Defaults to 128.
+        dynamic (bool): Learnable mix with the heuristic weightings.
+            Defaults to False.
+        update_rule (str): 'upstream' or 'policy_gradient' (see the module
+            docstring). Defaults to 'upstream'.
+        lr (float): SGD learning rate. Defaults to 0.1 (the official code;
+            no momentum, no weight decay).
+        momentum (float): SGD momentum. Defaults to 0.
+        concentration (float): kappa of the Dirichlet actions
+            ('policy_gradient' only); larger is less exploration.
+            Defaults to 20.
+        buffer_size (int): Most batches kept between updates.
+            Defaults to 1000.
+
+    Attributes:
+        grad_sync (callable, optional): Called on the policy's parameters
+            after each backward pass, e.g. to average gradients over
+            processes.
+    """
+
+    def __init__(self,
+                 info_dims,
+                 hidden_dim=128,
+                 dynamic=False,
+                 update_rule='upstream',
+                 lr=0.1,
+                 momentum=0.0,
+                 concentration=20.0,
+                 buffer_size=1000):
+        if update_rule not in UPDATE_RULES:
+            raise ValueError(f'update_rule must be one of {UPDATE_RULES}, '
+                             f'got {update_rule!r}')
+        if not concentration > 0:
+            raise ValueError(
+                f'concentration must be positive, got {concentration}')
+        if int(buffer_size) != buffer_size or buffer_size < 1:
+            raise ValueError(
+                f'buffer_size must be an int >= 1, got {buffer_size}')
+        self.policy = MTKDPolicy(info_dims, hidden_dim, dynamic)
+        self.update_rule = update_rule
+        self.concentration = float(concentration)
+        self.optimizer = torch.optim.SGD(
+            self.policy.parameters(), lr=lr, momentum=momentum)
+        self.buffer = deque(maxlen=int(buffer_size))
+        self.dropped = 0  # batches pushed out of a full buffer
+        self.grad_sync = None
+
+    @property
+    def samples_actions(self):
+        """Whether the student is distilled with drawn (not mean) weights."""
+        return self.update_rule == 'policy_gradient'
+
+    @torch.no_grad()
+    def act(self, state, explore=True):
+        """Weights ``(w_l, w_f)`` for states (N, D), without gradient.
+
+        Under 'policy_gradient' with ``explore`` they are Dirichlet draws
+        around the network's weights; otherwise the weights themselves.
+        """
+        was_training = self.policy.training
+        self.policy.eval()
+        w_l, w_f = self.policy(state)
+        self.policy.train(was_training)
+        if explore and self.samples_actions:
+            w_l = sample_dirichlet(w_l, self.concentration)
+            w_f = sample_dirichlet(w_f, self.concentration)
+        return w_l, w_f
+
+    def store(self, state, reward, actions=None):
+        """Keep one batch: states (N, D), normalised rewards (N,) and, for
+        'policy_gradient', the weights ``(a_l, a_f)`` the student used."""
+        if self.samples_actions and actions is None:
+            raise ValueError('policy_gradient needs the sampled actions')
+        if len(self.buffer) == self.buffer.maxlen:
+            self.dropped += 1
+        item = dict(state=state.detach(), reward=reward.detach())
+        if self.samples_actions:
+            item['actions'] = tuple(a.detach() for a in actions)
+        self.buffer.append(item)
+
+    def __len__(self):
+        return len(self.buffer)
+
+    def _loss(self, item):
+        w_l, w_f = self.policy(item['state'])
+        if self.update_rule == 'upstream':
+            return upstream_agent_loss(w_l, w_f, item['reward'])
+        return policy_gradient_loss(w_l, w_f, *item['actions'], item['reward'],
+                                    self.concentration)
+
+    def update(self):
+        """One SGD step per stored batch, then clear the buffer.
+
+        Returns:
+            dict[str, float]: ``agent_loss`` (mean over the steps) and
+            ``agent_batches``; empty when the buffer was empty.
+        """
+        if not self.buffer:
+            return {}
+        self.policy.train()
+        losses = []
+        for item in self.buffer:
+            loss = self._loss(item)
+            self.optimizer.zero_grad()
+            loss.backward()
+            if self.grad_sync is not None:
+                self.grad_sync(self.policy.parameters())
+            self.optimizer.step()
+            losses.append(loss.item())
+        self.buffer.clear()
+        return dict(
+            agent_loss=sum(losses) / len(losses), agent_batches=len(losses))
+
+    def to(self, *args, **kwargs):
+        """Move the policy and the buffered experience."""
+        self.policy.to(*args, **kwargs)
+        device = next(self.policy.parameters()).device
+        for item in self.buffer:
+            for key, value in item.items():
+                item[key] = tuple(v.to(device) for v in value) \
+                    if isinstance(value, tuple) else value.to(device)
+        return self
+
+    def state_dict(self):
+        """Policy, optimizer and buffered experience."""
+        return dict(
+            policy=self.policy.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            buffer=list(self.buffer),
+            dropped=self.dropped)
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+        self.policy.load_state_dict(state['policy'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.buffer.clear()
+        self.buffer.extend(state['buffer'])
+        self.dropped = state['dropped']
+        self.to(next(self.policy.parameters()).device)

@@ -1,0 +1,259 @@
+"""State updater: a learned mask on what the policy sees.
+
+RLKD (arXiv 2407.00115, Sec. 4.2, eqs. 12-13) rescales each instance's
+state by a mask ``m(s)`` in (0, 1), ``s' = m(s) * s``, trained with
+
+    L_SU = lambda1 * ||m(s)||_1 + lambda2 * MSE(h(m(s) * s), G)
+
+where h is a small estimator of the instance's return G from the updated
+state: the sparsity term shrinks the masks, the regression term keeps the
+information that predicts the return. The policy acts, and PPO learns, on
+the updated states. In the official code h has no parameters and the
+regression term is a single-class cross-entropy, which is identically zero,
+so only the sparsity term trains the masks; here h is an MLP and the term
+is a real mean squared error.
+
+Three choices, each found on the batch-reward bandit test
+(tests/test_agents/test_bandit.py), keep the masks meaningful:
+
+- A learnable h undoes any common scale of ``m * s``, so with the literal
+  ``h(m * s)`` nothing resists the sparsity term and every mask drifts to 0
+  (mean mask 0.14 after 1000 Adam steps, and the policy, which sees
+  ``m * s``, stopped learning). By default h is trained on
+  ``m * s + (1 - m) * eps``, eps Gaussian noise with the episode's feature
+  means and deviations (as in information-bottleneck attribution, Schulz
+  et al., ICLR 2020): a small mask now hides a feature rather than
+  rescaling it. ``masked_out='zero'`` gives the literal form.
+- One mask per feature (the paper's elementwise product); the official code
+  has one scalar per state (``per_feature=False``).
+- h also sees the instance's normalised temperature u: given the state
+  alone, a feature stops predicting the return exactly when the policy has
+  learnt to use it, and its mask then closed on the feature the policy
+  needs. ``h(s', u)`` keeps the features that decide how the temperature
+  pays off.
+"""
+import math
+
+import torch
+import torch.nn as nn
+
+from .ppo import _adam, _check_int, _check_range
+
+
+def state_updater_loss(masks,
+                       predictions,
+                       targets,
+                       sparsity_weight=5e-3,
+                       regression_weight=1.0):
+    """Eq. (13): ``lambda1 * mean_t ||m_t||_1 + lambda2 * MSE(h_t, G_t)``.
+
+    Args:
+        masks (Tensor): m(s_t) of shape (N, K) (K = 1: one scalar a state).
+        predictions (Tensor): The estimator's returns h_t of shape (N,).
+        targets (Tensor): G_t of shape (N,).
+        sparsity_weight (float): lambda1. Defaults to 5e-3.
+        regression_weight (float): lambda2. Defaults to 1.0.
+
+    Returns:
+        tuple[Tensor]: The total loss, the sparsity term ``mean_t ||m_t||_1``
+        and the MSE, each a scalar (the terms unweighted).
+    """
+    sparsity = masks.abs().sum(-1).mean()
+    mse = (predictions - targets).square().mean()
+    return sparsity_weight * sparsity + regression_weight * mse, sparsity, mse
+
+
+def _mlp(in_dim, hidden_dim, out_dim):
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden_dim), nn.ReLU(),
+        nn.Linear(hidden_dim, out_dim))
+
+
+class StateMaskNet(nn.Module):
+    """Mask network m(s) and return estimator h.
+
+    States are probabilities and margins in [0, 1]; the mask network sees
+    them centred to [-1, 1]. The masks start near 1 (``initial_mask``), so
+    the policy first sees almost the raw states, and only the sparsity term
+    and the estimator's needs move them.
+
+    Args:
+        state_dim (int): Features per state.
+        hidden_dim (int): Width of both hidden layers. Defaults to 16.
+        per_feature (bool): One mask per feature (``m(s) * s``
+            elementwise) instead of one scalar per state (the official
+            code). Defaults to True.
+        initial_mask (float): Mask value the output bias starts at, in
+            (0, 1). Defaults to 0.95.
+    """
+
+    def __init__(self,
+                 state_dim,
+                 hidden_dim=16,
+                 per_feature=True,
+                 initial_mask=0.95):
+        super().__init__()
+        self.mask = _mlp(state_dim, hidden_dim,
+                         state_dim if per_feature else 1)
+        nn.init.zeros_(self.mask[-1].weight)
+        nn.init.constant_(self.mask[-1].bias,
+                          math.log(initial_mask / (1 - initial_mask)))
+        self.estimator = _mlp(state_dim + 1, hidden_dim, 1)
+
+    def masks(self, states):
+        """m(s) of shape (N, D) (or (N, 1) per state), in (0, 1)."""
+        return torch.sigmoid(self.mask(2 * states - 1))
+
+    def forward(self, states, temperatures, noise=None):
+        """Masks (N, D or 1) and the estimator's returns (N,).
+
+        Args:
+            states (Tensor): Raw states (N, D).
+            temperatures (Tensor): Normalised temperatures in [0, 1], (N,).
+            noise (Tensor, optional): What replaces the masked-out part,
+                shape (N, D): h sees ``m * s + (1 - m) * noise``. None:
+                ``m * s``.
+        """
+        masks = self.masks(states)
+        updated = masks * states
+        if noise is not None:
+            updated = updated + (1 - masks) * noise
+        inputs = torch.cat([updated, temperatures.unsqueeze(-1)], dim=-1)
+        return masks, self.estimator(inputs).squeeze(-1)
+
+
+class StateUpdater:
+    """Trains the state mask and applies it to the policy's input.
+
+    Args:
+        state_dim (int): Features per state.
+        hidden_dim (int): Width of the mask and estimator MLPs.
+            Defaults to 16 (the official code's width).
+        lr (float): Adam learning rate. Defaults to 1e-3 (official).
+        epochs (int): Adam steps per episode. Defaults to 2 (the official
+            code takes 10; each step costs time in every iteration).
+        sparsity_weight (float): lambda1. Defaults to 5e-3 (official).
+        regression_weight (float): lambda2. Defaults to 1.0 (official).
+        per_feature (bool): One mask per feature instead of one per state
+            (the official code). Defaults to True.
+        initial_mask (float): Starting value of the masks. Defaults to
+            0.95.
+        masked_out (str): What h sees in place of the masked-out part of a
+            state: 'noise' (Gaussian noise with the episode's feature
+            statistics) or 'zero' (the literal ``m * s``, whose masks all
+            shrink to 0). Defaults to 'noise'.
+        grad_sync (callable, optional): Called as ``grad_sync(parameters)``
+            after each backward. Defaults to None.
+    """
+
+    def __init__(self,
+                 state_dim,
+                 hidden_dim=16,
+                 lr=1e-3,
+                 epochs=2,
+                 sparsity_weight=5e-3,
+                 regression_weight=1.0,
+                 per_feature=True,
+                 initial_mask=0.95,
+                 masked_out='noise',
+                 grad_sync=None):
+        _check_int('state_dim', state_dim, 1)
+        _check_int('hidden_dim', hidden_dim, 1)
+        _check_range('lr', lr, 0, math.inf, low_open=True)
+        _check_int('epochs', epochs, 0)
+        _check_range('sparsity_weight', sparsity_weight, 0, math.inf)
+        _check_range('regression_weight', regression_weight, 0, math.inf)
+        if not 0 < initial_mask < 1:
+            raise ValueError(f'initial_mask must be in (0, 1), got '
+                             f'{initial_mask}')
+        if masked_out not in ('noise', 'zero'):
+            raise ValueError("masked_out must be 'noise' or 'zero', got "
+                             f'{masked_out!r}')
+        if grad_sync is not None and not callable(grad_sync):
+            raise ValueError('grad_sync must be callable or None')
+        self.masked_out = masked_out
+        self.network = StateMaskNet(
+            int(state_dim), int(hidden_dim), per_feature, initial_mask)
+        self.epochs = int(epochs)
+        self.sparsity_weight = sparsity_weight
+        self.regression_weight = regression_weight
+        self.grad_sync = grad_sync
+        self.params = list(self.network.parameters())
+        self.optimizer = _adam(self.params, lr)
+
+    @torch.no_grad()
+    def update_states(self, states):
+        """What the policy sees, ``m(s) * s``, shape (N, D)."""
+        return self.network.masks(states) * states
+
+    def noise(self, states):
+        """Replacement for the masked-out part (None for 'zero')."""
+        if self.masked_out == 'zero':
+            return None
+        if states.shape[0] < 2:
+            std = torch.zeros_like(states[:1])
+        else:
+            std = states.std(0, keepdim=True)
+        return states.mean(0, keepdim=True) + std * torch.randn_like(states)
+
+    def loss(self, states, temperatures, targets, noise=None):
+        """Eq. (13) with its two terms (see :func:`state_updater_loss`).
+
+        Args:
+            states (Tensor): Raw states (N, D).
+            temperatures (Tensor): Normalised temperatures (N,).
+            targets (Tensor): Returns G_t (N,).
+            noise (Tensor, optional): See :meth:`StateMaskNet.forward`.
+        """
+        masks, predictions = self.network(states, temperatures, noise)
+        return state_updater_loss(masks, predictions, targets,
+                                  self.sparsity_weight, self.regression_weight)
+
+    def update(self, states, temperatures, targets):
+        """Train on one episode; returns the first step's terms (0-dim).
+
+        Args:
+            states (Tensor): Raw states of shape (N, D).
+            temperatures (Tensor): Normalised temperatures, shape (N,).
+            targets (Tensor): Each state's return G_t, shape (N,).
+
+        Returns:
+            dict[str, Tensor]: ``loss``, ``sparsity``, ``mse`` and
+            ``mask_mean``, measured before the first step.
+        """
+        states = states.detach()
+        temperatures = temperatures.detach()
+        targets = targets.detach()
+        first = None
+        for _ in range(max(self.epochs, 1)):
+            masks, predictions = self.network(states, temperatures,
+                                              self.noise(states))
+            loss, sparsity, mse = state_updater_loss(masks, predictions,
+                                                     targets,
+                                                     self.sparsity_weight,
+                                                     self.regression_weight)
+            if first is None:
+                first = dict(
+                    loss=loss.detach(),
+                    sparsity=sparsity.detach(),
+                    mse=mse.detach(),
+                    mask_mean=masks.detach().mean())
+            if not self.epochs:
+                break
+            self.optimizer.zero_grad()
+            loss.backward()
+            if self.grad_sync is not None:
+                self.grad_sync(self.params)
+            self.optimizer.step()
+        return first
+
+    def state_dict(self):
+        """Networks and optimizer state."""
+        return dict(
+            network=self.network.state_dict(),
+            optimizer=self.optimizer.state_dict())
+
+    def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` returned."""
+        self.network.load_state_dict(state_dict['network'])
+        self.optimizer.load_state_dict(state_dict['optimizer'])
