@@ -110,6 +110,42 @@ def test_without_calibration_ppo_gets_the_delayed_reward():
         assert math.isnan(diagnostics[key])
 
 
+def test_a_long_episode_is_learnt_from_a_random_ordered_subset():
+    agent = make_agent(calibration=False, state_update=False)
+    agent.max_episode_length = 5
+    episode = rollout(agent)
+    twin = copy.deepcopy(agent)
+    torch.manual_seed(7)
+    agent.learn(episode, 0.3)
+    torch.manual_seed(7)
+    keep = torch.randperm(EPISODE)[:5].sort().values
+    delayed = torch.zeros(5)
+    delayed[-1] = 0.3
+    twin.updater.update(episode['policy_states'][keep],
+                        episode['actions'][keep], episode['log_probs'][keep],
+                        episode['values'][keep], delayed)
+    assert_same(params(agent), params(twin))
+
+
+def test_a_short_episode_is_learnt_whole():
+    agent = make_agent()
+    twin = copy.deepcopy(agent)
+    twin.max_episode_length = EPISODE
+    episode = rollout(agent)
+    torch.manual_seed(7)
+    agent.learn(episode, 0.3)
+    torch.manual_seed(7)
+    twin.learn(episode, 0.3)
+    assert_same(params(agent), params(twin))
+
+
+@pytest.mark.parametrize('length', [0, 2.5, -1])
+def test_max_episode_length_must_be_a_positive_int(length):
+    policy = TemperaturePolicy(hidden_dim=8)
+    with pytest.raises(ValueError, match='max_episode_length'):
+        RLKDAgent(policy, PPOUpdater(policy), max_episode_length=length)
+
+
 def test_reward_statistics_are_debiased_emas():
     agent = make_agent(calibration=False, state_update=False)
     agent.reward_momentum = 0.9

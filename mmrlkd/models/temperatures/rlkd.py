@@ -57,6 +57,9 @@ class RLKDTemperature(BaseTemperatureProvider):
         state_updater (dict, optional): :class:`StateUpdater` arguments
             (``hidden_dim``, ``lr``, ``epochs``, ``sparsity_weight``,
             ``regression_weight``, ``per_feature``, ``masked_out``, ...).
+        max_episode_length (int, optional): The agent learns from at most
+            this many random instances of an episode (see
+            :class:`RLKDAgent`); None: all. Defaults to None.
 
     Examples:
         >>> provider = dict(type='mmrlkd.RLKDTemperature', t_max=10.0,
@@ -81,7 +84,8 @@ class RLKDTemperature(BaseTemperatureProvider):
                  reward_calibration=True,
                  state_update=True,
                  reward_corrector=None,
-                 state_updater=None):
+                 state_updater=None,
+                 max_episode_length=None):
         super().__init__()
         if not warmup_temperature > 0:
             raise ValueError('warmup_temperature must be positive, got '
@@ -103,12 +107,15 @@ class RLKDTemperature(BaseTemperatureProvider):
             reward_corrector=RewardCorrector(dim, **(reward_corrector or {}))
             if reward_calibration else None,
             state_updater=StateUpdater(dim, **(state_updater or {}))
-            if state_update else None)
+            if state_update else None,
+            max_episode_length=max_episode_length)
         self.acting = False
         self._episode = None  # this iteration's (states, actions, ...)
         self._performance = None  # this iteration's batch performance
         self._pending = EpisodeBuffer(64, self.policy.state_dim)
         self._pending_performance = None
+        # Updates skipped for a non-finite reward or episode, since the start.
+        self._skipped_updates = 0
 
     @property
     def policy(self):
@@ -182,8 +189,10 @@ class RLKDTemperature(BaseTemperatureProvider):
 
         Returns:
             dict[str, float]: ``reward`` and the agent's diagnostics (PPO,
-            calibration, state updater; NaN for parts switched off), or an
-            empty dict when no episode was closed.
+            calibration, state updater; NaN for parts switched off; after
+            an update, ``skipped`` (1.0: a non-finite reward or episode
+            trained nothing) and ``skipped_updates``, their running count),
+            or an empty dict when no episode was closed.
         """
         performance = self._performance if performance is None \
             else performance
@@ -195,6 +204,8 @@ class RLKDTemperature(BaseTemperatureProvider):
             if update:
                 diagnostics.update(
                     self.agent.learn(self._pending.get(), reward))
+                self._skipped_updates += int(diagnostics.get('skipped', 0) > 0)
+                diagnostics['skipped_updates'] = float(self._skipped_updates)
         self._pending.clear()
         if self._episode is not None:
             device = self._episode['states'].device
@@ -215,7 +226,8 @@ class RLKDTemperature(BaseTemperatureProvider):
             **self.agent.state_dict(),
             pending=self._pending.state_dict(),
             pending_performance=self._pending_performance,
-            acting=self.acting)
+            acting=self.acting,
+            skipped_updates=self._skipped_updates)
 
     def load_agent_state_dict(self, state):
         """Restore what :meth:`agent_state_dict` returned.
@@ -228,4 +240,5 @@ class RLKDTemperature(BaseTemperatureProvider):
         self._pending.load_state_dict(state['pending'])
         self._pending_performance = state['pending_performance']
         self.acting = state['acting']
+        self._skipped_updates = state.get('skipped_updates', 0)
         return missing
