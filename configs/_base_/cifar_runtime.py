@@ -3,5 +3,11 @@
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook', interval=10, max_keep_ckpts=1,
-        save_best='accuracy/top1', rule='greater'))
+        type='CheckpointHook',
+        interval=10,
+        max_keep_ckpts=1,
+        save_best='accuracy/top1',
+        rule='greater'),
+    # Random states in every checkpoint, so --resume continues exactly
+    # (a default hook: configs that set custom_hooks keep it).
+    random_state=dict(type='mmrlkd.RandomStateHook'))

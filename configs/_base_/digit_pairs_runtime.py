@@ -3,5 +3,8 @@
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1),
+    # Random states in every checkpoint, so --resume continues exactly
+    # (a default hook: configs that set custom_hooks keep it).
+    random_state=dict(type='mmrlkd.RandomStateHook'))
 randomness = dict(seed=0, deterministic=False)

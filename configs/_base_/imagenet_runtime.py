@@ -7,4 +7,7 @@ default_hooks = dict(
         interval=1,
         max_keep_ckpts=1,
         save_best='accuracy/top1',
-        rule='greater'))
+        rule='greater'),
+    # Random states in every checkpoint, so --resume continues exactly
+    # (a default hook: configs that set custom_hooks keep it).
+    random_state=dict(type='mmrlkd.RandomStateHook'))

@@ -3,6 +3,9 @@
 _base_ = ['mmdet::_base_/default_runtime.py']
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1),
+    # Random states in every checkpoint, so --resume continues exactly
+    # (a default hook: configs that set custom_hooks keep it).
+    random_state=dict(type='mmrlkd.RandomStateHook'))
 log_processor = dict(window_size=10)
 randomness = dict(seed=0, deterministic=False)

@@ -14,3 +14,5 @@ model = dict(
         init_cfg=dict(
             type='Pretrained', checkpoint='open-mmlab://mmdet/mobilenet_v2')),
     neck=dict(in_channels=[24, 32, 96, 1280]))
+# Random states in every checkpoint, so --resume continues exactly.
+default_hooks = dict(random_state=dict(type='mmrlkd.RandomStateHook'))

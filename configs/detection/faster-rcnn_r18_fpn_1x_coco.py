@@ -10,3 +10,5 @@ model = dict(
         depth=18,
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
     neck=dict(in_channels=[64, 128, 256, 512]))
+# Random states in every checkpoint, so --resume continues exactly.
+default_hooks = dict(random_state=dict(type='mmrlkd.RandomStateHook'))

@@ -1,6 +1,7 @@
 from .ctkd_curriculum_hook import CTKDCurriculumHook, cosine_lambda
 from .efficient_exploration_hook import EfficientExplorationHook
 from .mtkd_agent_hook import MTKDAgentHook
+from .random_state_hook import RandomStateHook
 from .rlkd_agent_hook import RLKDAgentHook
 from .temperature_dump_hook import TemperatureDumpHook
 
@@ -9,3 +10,4 @@ __all__ = [
     'TemperatureDumpHook', 'cosine_lambda'
 ]
 __all__ += ['MTKDAgentHook']
+__all__ += ['RandomStateHook']
