@@ -100,7 +100,7 @@ if mmcv_ok; then
 else
     if ! ls "$MMCV_CACHE"/mmcv-*.whl >/dev/null 2>&1; then
         say "4/6 compiling mmcv $MMCV_VERSION with its ops against torch $TORCH_VER"
-        say "    this is the long step: about 10 minutes on 2 idle cores for CPU ops"
+        say "    this is the long step: 10-30 minutes on 2 cores for CPU ops"
         say "    (much longer with CUDA ops); MAX_JOBS=$MAX_JOBS; the wheel is cached in"
         say "    $MMCV_CACHE"
         BUILD=$(mktemp -d)

@@ -4,15 +4,11 @@
 # replaced by CTKD's learnable one, tau = 1 + 20 * sigmoid(theta), trained by
 # the student's SGD through a gradient-reversal layer whose strength rises from
 # 0 to 1 along a cosine over the first 5 epochs (CTKD's ImageNet curriculum).
-_base_ = ['../kd/kd_rkd_resnet34_resnet18_imagenet.py']
+_base_ = [
+    '../kd/kd_rkd_resnet34_resnet18_imagenet.py',
+    '../_base_/distill/ctkd_global_temperature.py',
+]
 
-model = dict(
-    distiller=dict(
-        temperature_provider=dict(
-            _delete_=True,
-            type='mmrlkd.CTKDGlobalTemperature',
-            t_start=1.0,
-            t_range=20.0,
-            init=1.0)))
+model = dict(distiller=dict(temperature_provider={{_base_.ctkd_temperature}}))
 
 custom_hooks = [dict(type='mmrlkd.CTKDCurriculumHook', decay_epochs=5)]

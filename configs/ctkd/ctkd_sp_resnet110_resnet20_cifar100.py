@@ -3,15 +3,11 @@
 # (CTKD's plug-in protocol: 0.1 * CE + 0.9 * KD + the feature loss) with the KD
 # term's fixed tau = 4 replaced by CTKD's learnable global temperature
 # (curriculum over 10 epochs); the feature loss has no temperature.
-_base_ = ['../kd/kd_sp_resnet110_resnet20_cifar100.py']
+_base_ = [
+    '../kd/kd_sp_resnet110_resnet20_cifar100.py',
+    '../_base_/distill/ctkd_global_temperature.py',
+]
 
-model = dict(
-    distiller=dict(
-        temperature_provider=dict(
-            _delete_=True,
-            type='mmrlkd.CTKDGlobalTemperature',
-            t_start=1.0,
-            t_range=20.0,
-            init=1.0)))
+model = dict(distiller=dict(temperature_provider={{_base_.ctkd_temperature}}))
 
-custom_hooks = [dict(type='mmrlkd.CTKDCurriculumHook', decay_epochs=10)]
+custom_hooks = [{{_base_.ctkd_curriculum_hook}}]

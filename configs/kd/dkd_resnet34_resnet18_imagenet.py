@@ -4,7 +4,10 @@
 # ImageNet setting alpha = 1, beta = 0.5, T = 1 (mdistiller also ramps DKD
 # in over the first epoch; we do not, as in CTKD's DKD). Same 120-epoch
 # recipe as the KD config.
-_base_ = ['./kd_resnet34_resnet18_imagenet.py']
+_base_ = [
+    './kd_resnet34_resnet18_imagenet.py',
+    '../_base_/distill/dkd_classifier.py',
+]
 
 model = dict(
     distiller=dict(
@@ -17,10 +20,4 @@ model = dict(
                 alpha=1.0,
                 beta=0.5,
                 loss_weight=1.0)),
-        loss_forward_mappings=dict(
-            _delete_=True,
-            loss_dkd=dict(
-                preds_S=dict(from_student=True, recorder='fc'),
-                preds_T=dict(from_student=False, recorder='fc'),
-                gt_labels=dict(
-                    from_student=True, recorder='gt_labels', data_idx=1)))))
+        loss_forward_mappings={{_base_.dkd_loss_forward_mappings}}))

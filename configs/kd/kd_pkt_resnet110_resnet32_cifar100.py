@@ -3,16 +3,9 @@
 # fixed tau = 4, plus PKT (Passalis & Tefas, ECCV 2018) on the pooled features,
 # weight 30000. The loss modules live in the distiller, so the student's
 # optimizer trains them.
-_base_ = ['./kd_resnet110_resnet32_cifar100.py']
+_base_ = [
+    './kd_resnet110_resnet32_cifar100.py',
+    '../_base_/distill/pkt_classifier.py',
+]
 
-model = dict(
-    distiller=dict(
-        student_recorders=dict(neck=dict(type='ModuleOutputs', source='neck')),
-        teacher_recorders=dict(neck=dict(type='ModuleOutputs', source='neck')),
-        distill_losses=dict(
-            loss_pkt=dict(type='mmrlkd.PKTLoss', loss_weight=30000)),
-        loss_forward_mappings=dict(
-            loss_pkt=dict(
-                s_feature=dict(from_student=True, recorder='neck', data_idx=0),
-                t_feature=dict(
-                    from_student=False, recorder='neck', data_idx=0)))))
+model = dict(distiller={{_base_.pkt_distiller}})

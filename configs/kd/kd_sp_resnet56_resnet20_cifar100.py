@@ -3,19 +3,9 @@
 # fixed tau = 4, plus SP (Tung & Mori, ICCV 2019) on the last stage's output,
 # weight 3000. The loss modules live in the distiller, so the student's
 # optimizer trains them.
-_base_ = ['./kd_resnet56_resnet20_cifar100.py']
+_base_ = [
+    './kd_resnet56_resnet20_cifar100.py',
+    '../_base_/distill/sp_classifier.py',
+]
 
-model = dict(
-    distiller=dict(
-        student_recorders=dict(
-            last_stage=dict(type='ModuleOutputs', source='backbone')),
-        teacher_recorders=dict(
-            last_stage=dict(type='ModuleOutputs', source='backbone')),
-        distill_losses=dict(
-            loss_sp=dict(type='mmrlkd.SPLoss', loss_weight=3000)),
-        loss_forward_mappings=dict(
-            loss_sp=dict(
-                s_feature=dict(
-                    from_student=True, recorder='last_stage', data_idx=0),
-                t_feature=dict(
-                    from_student=False, recorder='last_stage', data_idx=0)))))
+model = dict(distiller={{_base_.sp_distiller}})

@@ -4,18 +4,15 @@
 # weight 1 each (the official RLKD code counts the KD term twice here; we do
 # not). The loss modules live in the distiller, so the student's optimizer
 # trains them.
-_base_ = ['./kd_resnet110_resnet20_cifar100.py']
+_base_ = [
+    './kd_resnet110_resnet20_cifar100.py',
+    '../_base_/distill/vid_classifier.py',
+]
 
 model = dict(
     distiller=dict(
-        student_recorders=dict(
-            stage1=dict(type='ModuleOutputs', source='backbone.stages.0'),
-            stage2=dict(type='ModuleOutputs', source='backbone.stages.1'),
-            stage3=dict(type='ModuleOutputs', source='backbone.stages.2')),
-        teacher_recorders=dict(
-            stage1=dict(type='ModuleOutputs', source='backbone.stages.0'),
-            stage2=dict(type='ModuleOutputs', source='backbone.stages.1'),
-            stage3=dict(type='ModuleOutputs', source='backbone.stages.2')),
+        student_recorders={{_base_.vid_stage_recorders}},
+        teacher_recorders={{_base_.vid_stage_recorders}},
         distill_losses=dict(
             loss_vid_1=dict(
                 type='mmrlkd.VIDLoss',
@@ -29,13 +26,4 @@ model = dict(
                 type='mmrlkd.VIDLoss',
                 student_channels=64,
                 teacher_channels=64)),
-        loss_forward_mappings=dict(
-            loss_vid_1=dict(
-                s_feature=dict(from_student=True, recorder='stage1'),
-                t_feature=dict(from_student=False, recorder='stage1')),
-            loss_vid_2=dict(
-                s_feature=dict(from_student=True, recorder='stage2'),
-                t_feature=dict(from_student=False, recorder='stage2')),
-            loss_vid_3=dict(
-                s_feature=dict(from_student=True, recorder='stage3'),
-                t_feature=dict(from_student=False, recorder='stage3')))))
+        loss_forward_mappings={{_base_.vid_loss_forward_mappings}}))

@@ -3,22 +3,11 @@
 # the RLKD recipe of rlkd_resnet56_resnet20_cifar100.py: a fixed tau = 4 for
 # the first 20 epochs, then per-instance temperatures in (0, 10) from the PPO
 # agent for the KD term.
-_base_ = ['../kd/kd_crd_resnet32x4_shufflenetv1_cifar100.py']
-
-model = dict(
-    distiller=dict(
-        temperature_provider=dict(
-            _delete_=True,
-            type='mmrlkd.RLKDTemperature',
-            t_min=0.0,
-            t_max=10.0,
-            warmup_temperature=4.0,
-            performance='accuracy')))
-
-custom_hooks = [
-    dict(
-        type='mmrlkd.RLKDAgentHook',
-        agent_warmup=20,
-        reward_warmup=20,
-        update_interval=1)
+_base_ = [
+    '../kd/kd_crd_resnet32x4_shufflenetv1_cifar100.py',
+    '../_base_/distill/rlkd_temperature.py',
 ]
+
+model = dict(distiller=dict(temperature_provider={{_base_.rlkd_temperature}}))
+
+custom_hooks = [{{_base_.rlkd_agent_hook}}]

@@ -4,22 +4,11 @@
 # per-instance temperatures from the PPO agent: tau = 4 for the first 20 epochs
 # (the official ImageNet configs' warmup_epoch), then T in (0, 10), updated
 # after every iteration with the batch-accuracy gain, warmed up over 20 epochs.
-_base_ = ['../kd/kd_pkt_resnet34_resnet18_imagenet.py']
-
-model = dict(
-    distiller=dict(
-        temperature_provider=dict(
-            _delete_=True,
-            type='mmrlkd.RLKDTemperature',
-            t_min=0.0,
-            t_max=10.0,
-            warmup_temperature=4.0,
-            performance='accuracy')))
-
-custom_hooks = [
-    dict(
-        type='mmrlkd.RLKDAgentHook',
-        agent_warmup=20,
-        reward_warmup=20,
-        update_interval=1)
+_base_ = [
+    '../kd/kd_pkt_resnet34_resnet18_imagenet.py',
+    '../_base_/distill/rlkd_temperature.py',
 ]
+
+model = dict(distiller=dict(temperature_provider={{_base_.rlkd_temperature}}))
+
+custom_hooks = [{{_base_.rlkd_agent_hook}}]

@@ -6,6 +6,7 @@
 _base_ = [
     '../kd/kd_resnet32x4_shufflenetv1_cifar100.py',
     '../_base_/exploration/efficient_exploration.py',
+    '../_base_/distill/rlkd_temperature.py',
 ]
 
 # Efficient exploration needs the training set wrapped (it serves the mixed
@@ -16,21 +17,9 @@ train_dataloader = dict(
         type='mmrlkd.EfficientExplorationDataset',
         dataset={{_base_.train_dataloader.dataset}}))
 
-model = dict(
-    distiller=dict(
-        temperature_provider=dict(
-            _delete_=True,
-            type='mmrlkd.RLKDTemperature',
-            t_min=0.0,
-            t_max=10.0,
-            warmup_temperature=4.0,
-            performance='accuracy')))
+model = dict(distiller=dict(temperature_provider={{_base_.rlkd_temperature}}))
 
 custom_hooks = [
-    dict(
-        type='mmrlkd.RLKDAgentHook',
-        agent_warmup=20,
-        reward_warmup=20,
-        update_interval=1),
+    {{_base_.rlkd_agent_hook}},
     {{_base_.efficient_exploration_hook}},
 ]

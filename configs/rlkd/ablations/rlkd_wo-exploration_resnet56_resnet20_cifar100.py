@@ -4,9 +4,5 @@
 _base_ = ['../rlkd_resnet56_resnet20_cifar100.py']
 
 custom_hooks = [
-    dict(
-        type='mmrlkd.RLKDAgentHook',
-        agent_warmup=20,
-        reward_warmup=20,
-        update_interval=1),
+    {{_base_.rlkd_agent_hook}},
 ]

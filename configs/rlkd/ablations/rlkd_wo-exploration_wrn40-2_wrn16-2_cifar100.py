@@ -4,9 +4,5 @@
 _base_ = ['../rlkd_wrn40-2_wrn16-2_cifar100.py']
 
 custom_hooks = [
-    dict(
-        type='mmrlkd.RLKDAgentHook',
-        agent_warmup=20,
-        reward_warmup=20,
-        update_interval=1),
+    {{_base_.rlkd_agent_hook}},
 ]

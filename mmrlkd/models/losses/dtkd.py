@@ -12,11 +12,11 @@ factor w = min(e / W, 1) (e the 1-based epoch)::
 The cross-entropy term (gamma = 1 upstream) is the student head's own loss.
 """
 import torch.nn as nn
-from mmengine.logging import MessageHub
 
 from mmrlkd.registry import MODELS
 from .instance_kd import instance_kd_loss
 from .temperature import split_temperature
+from .warmup import check_warmup, linear_warmup_factor
 
 REDUCTIONS = ('none', 'batchmean', 'sum')
 
@@ -50,13 +50,6 @@ def dtkd_loss(preds_S,
     if reduction == 'sum':
         return loss.sum()
     return loss.mean()
-
-
-def _training_progress(by_epoch):
-    """1-based epoch (or iteration) from the runner's MessageHub, or None."""
-    value = MessageHub.get_current_instance().get_info(
-        'epoch' if by_epoch else 'iter')
-    return None if value is None else value + 1
 
 
 @MODELS.register_module()
@@ -105,8 +98,7 @@ class DTKDLoss(nn.Module):
                 f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
         if not tau > 0:
             raise ValueError(f'tau must be positive, got {tau}')
-        if warmup < 0:
-            raise ValueError(f'warmup must be >= 0, got {warmup}')
+        check_warmup(warmup)
         self.alpha = alpha
         self.beta = beta
         self.tau = float(tau)
@@ -117,10 +109,7 @@ class DTKDLoss(nn.Module):
 
     def warmup_factor(self):
         """min(e / W, 1) for the current 1-based epoch e (1 outside a run)."""
-        progress = _training_progress(self.warmup_by_epoch)
-        if self.warmup == 0 or progress is None:
-            return 1.0
-        return min(progress / self.warmup, 1.0)
+        return linear_warmup_factor(self.warmup, self.warmup_by_epoch)
 
     def forward(self, preds_S, preds_T, temperature=None):
         """Args: logits (N, C) and a temperature (see ``split_temperature``).

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from mmrlkd.registry import MODELS
 from .temperature import as_instance_temperature, split_temperature
+from .warmup import check_warmup, linear_warmup_factor
 
 REDUCTIONS = ('none', 'batchmean', 'sum')
 
@@ -88,9 +89,15 @@ class InstanceDKDLoss(nn.Module):
             instances, as mdistiller and MMRazor's ``DKDLoss``) or 'sum'.
             Defaults to 'batchmean'.
         loss_weight (float): Weight of the loss. Defaults to 1.0.
+        warmup (int): W of the linear warm-up min(e / W, 1) of the loss, e
+            the 1-based epoch (mdistiller's and the official RLKD code's
+            DKD use 20); 0 (default, as MMRazor's ``DKDLoss``) disables it.
+        warmup_by_epoch (bool): Count W in epochs (else iterations).
+            Defaults to True.
 
     Examples:
-        >>> loss_dkd = dict(type='mmrlkd.InstanceDKDLoss', alpha=1, beta=2)
+        >>> loss_dkd = dict(type='mmrlkd.InstanceDKDLoss', alpha=1, beta=2,
+        ...                 warmup=20)
         >>> # gt_labels mapped from a ModuleInputs recorder on
         >>> # head.loss_module with data_idx=1, as in MMRazor's DKD configs.
     """
@@ -100,13 +107,18 @@ class InstanceDKDLoss(nn.Module):
                  alpha=1.0,
                  beta=1.0,
                  reduction='batchmean',
-                 loss_weight=1.0):
+                 loss_weight=1.0,
+                 warmup=0,
+                 warmup_by_epoch=True):
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ValueError(
                 f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
         if tau <= 0:
             raise ValueError(f'tau must be positive, got {tau}')
+        check_warmup(warmup)
+        self.warmup = warmup
+        self.warmup_by_epoch = warmup_by_epoch
         self.tau = tau
         self.alpha = alpha
         self.beta = beta
@@ -118,4 +130,8 @@ class InstanceDKDLoss(nn.Module):
         temp_T, temp_S = split_temperature(temperature, self.tau)
         loss = instance_dkd_loss(preds_S, preds_T.detach(), gt_labels, temp_T,
                                  temp_S, self.alpha, self.beta, self.reduction)
-        return self.loss_weight * loss
+        return self.loss_weight * self.warmup_factor() * loss
+
+    def warmup_factor(self):
+        """min(e / W, 1) for the current 1-based epoch e (1 outside a run)."""
+        return linear_warmup_factor(self.warmup, self.warmup_by_epoch)

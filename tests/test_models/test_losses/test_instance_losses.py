@@ -160,3 +160,22 @@ def test_dkd_stays_finite_when_the_target_probability_rounds_to_one():
 def test_invalid_arguments(cls, kwargs):
     with pytest.raises(ValueError):
         cls(**kwargs)
+
+
+def test_dkd_warmup_scales_the_loss_by_the_epoch(logits):
+    from mmengine.logging import MessageHub
+    s, t, labels = logits[:3]
+    full = InstanceDKDLoss(beta=2.0)(s, t, labels, temperature=4.0)
+    ramped = InstanceDKDLoss(beta=2.0, warmup=20)
+    hub = MessageHub.get_instance('dkd_loss_warmup_test')
+    try:
+        hub.update_info('epoch', 4)  # the 5th epoch, 0-based as the runner's
+        torch.testing.assert_close(
+            ramped(s, t, labels, temperature=4.0), 5 / 20 * full)
+        hub.update_info('epoch', 30)
+        torch.testing.assert_close(
+            ramped(s, t, labels, temperature=4.0), full)
+    finally:  # this hub stays the current one: leave no training progress
+        hub.pop_info('epoch')
+    with pytest.raises(ValueError, match='warmup'):
+        InstanceDKDLoss(warmup=-1)
