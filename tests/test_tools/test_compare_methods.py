@@ -36,6 +36,7 @@ def test_methods_and_their_run_configs(repo_root, tmp_path):
     args = run_args(tmp_path)
     ctkd = tool.method_config(args, 'ctkd', seed=4)
     assert ctkd.train_cfg.max_epochs == 3
+    assert ctkd.train_cfg.val_interval == 3  # one validation, at the end
     assert ctkd.model.teacher_ckpt == 'teacher.pth'
     assert ctkd.randomness.seed == 4
     assert ctkd.work_dir == osp.join(str(tmp_path), 'ctkd', 'seed_4')
