@@ -125,7 +125,9 @@ def test_tiny_comparison_trains_teachers_then_reuses_runs(
     assert again == first
     assert out.count('(cached, ') == 2 and 'not found' not in out
 
-    # --rerun trains again.
-    tool.main(argv + ['--rerun', '--methods', 'student'])
+    # --rerun trains again; --seed-list picks the seeds.
+    tool.main(argv + ['--rerun', '--methods', 'student', '--seed-list', '3'])
     out = capsys.readouterr().out
-    assert 'cached' not in out and '[1/1] student' in out
+    assert 'cached' not in out and '[1/1] student  seed 3' in out
+    assert 'over 1 seeds' in out
+    assert osp.isfile(osp.join(work_dir, 'student', 'seed_3', 'result.json'))

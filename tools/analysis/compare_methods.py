@@ -11,7 +11,9 @@ every final student on the test set and prints mean +- std top-1 per method
 Every finished run leaves ``<work-dir>/<method>/seed_<s>/result.json`` (its
 top-1 and the settings it ran with); a later call with the same settings
 reuses it, so an interrupted comparison continues where it stopped
-(``--rerun`` trains again).
+(``--rerun`` trains again). Processes sharing a ``--work-dir`` can split the
+runs by ``--methods`` or ``--seed-list``; a last call over everything prints
+the whole table from the results.
 
 The teachers are the ResNet-56 that ``demo/digitpairs_demo.py`` writes to
 ``work_dirs/digitpairs/teacher_resnet56.pth`` and, for MTKD-RL's second
@@ -65,7 +67,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
-    parser.add_argument('--seeds', type=int, default=5)
+    parser.add_argument(
+        '--seeds', type=int, default=5, help='run seeds 0 .. N-1')
+    parser.add_argument(
+        '--seed-list',
+        type=int,
+        nargs='+',
+        help='run these seeds instead (e.g. to split a comparison between '
+        'processes sharing one --work-dir)')
     parser.add_argument('--epochs', type=int, help='override the epochs')
     parser.add_argument(
         '--teacher-ckpt',
@@ -224,7 +233,8 @@ def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
     results = {method: [] for method in args.methods}
-    runs = [(m, s) for s in range(args.seeds) for m in args.methods]
+    seeds = args.seed_list or list(range(args.seeds))
+    runs = [(m, s) for s in seeds for m in args.methods]
     training_time, trained = 0.0, 0
     for i, (method, seed) in enumerate(runs, start=1):
         cfg = method_config(args, method, seed)
@@ -256,7 +266,7 @@ def main(argv=None):
             f'({seconds / 60:.1f} min, eta {eta / 60:.0f} min)',
             flush=True)
 
-    print_table(results, args.seeds)
+    print_table(results, len(seeds))
     plot = args.plot or osp.join(args.work_dir, 'compare_methods.png')
     os.makedirs(osp.dirname(osp.abspath(plot)), exist_ok=True)
     save_plot(plot, results)
