@@ -113,13 +113,18 @@ def teachers_of(method):
     return TEACHERS_OF.get(method, ('teacher_ckpt', ))
 
 
+def teacher_ckpts(args, method):
+    """The checkpoint paths of a method's teachers, in its config's order."""
+    return [getattr(args, name) for name in teachers_of(method)]
+
+
 def method_config(args, method, seed):
     cfg = Config.fromfile(osp.join(CONFIGS, METHODS[method]))
     if args.epochs is not None:
         set_max_epochs(cfg, args.epochs)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    ckpts = [getattr(args, name) for name in teachers_of(method)]
+    ckpts = teacher_ckpts(args, method)
     if 'teacher_ckpt' in cfg.model:
         cfg.model.teacher_ckpt = ckpts[0]
     if 'teacher_ckpts' in cfg.model:  # multi-teacher (MTKD-RL)
@@ -142,7 +147,7 @@ def run_settings(args, method, cfg):
         config=osp.relpath(osp.join(CONFIGS, METHODS[method]), ROOT),
         epochs=cfg.train_cfg.max_epochs,
         cfg_options=args.cfg_options or {},
-        teacher_ckpts=[getattr(args, name) for name in teachers_of(method)])
+        teacher_ckpts=teacher_ckpts(args, method))
     return json.loads(json.dumps(settings))  # tuples as JSON gives them back
 
 
