@@ -2,25 +2,37 @@
 
 Both algorithms are built from the CIFAR-100 configs (ResNet-56 -> ResNet-20
 by default) with the same weights, and trained on the same random batch
-(64 images of 32x32, 100 classes). One iteration is what the Runner does:
-data preprocessing, the distillation forward (teacher + student), backward,
-the SGD step, and for RLKD the agent's work after the step (reward + PPO
-update, the RLKDAgentHook's call). KD and RLKD iterations are interleaved,
-so both see the same machine load; the script prints both medians and their
-ratio. ``--official-loop`` adds an agent that acts the official code's way
-(a Python loop over instances, one policy call and host sync each).
+(the config's batch size, 64 images of 32x32, 100 classes). One iteration is
+what the Runner does: data preprocessing, the distillation forward (teacher
++ student), backward, the SGD step, and for RLKD the agent's work after the
+step (reward + PPO update, the RLKDAgentHook's call). KD and RLKD take
+turns iteration by iteration, so both see the same machine load, and each
+timed block starts both from the same weights and optimizer state; the
+script prints both medians, their ratio, and the quartiles of the per-block
+ratios (the machine's noise). ``--official-loop`` adds an agent that acts
+the official code's way (a Python loop over instances, one policy call and
+host sync each).
+
+A block is one iteration, or ``update_interval`` of them when the RLKD
+config's ``RLKDAgentHook`` learns every k-th iteration (``--update-interval``
+overrides it): the agent then learns once per block, at its end, as under
+the hook, and the printed times are each block's mean per iteration, so the
+update's cost is spread over the iterations that share it, not hidden by
+the median.
 
     python tools/analysis/benchmark_iteration.py [--pairs 40] [--device cuda]
 
 ``--detection`` times RoI-logit distillation of a small Faster R-CNN instead
 (the Shapes configs of ``configs/detection/shapes/``: R18-FPN width 32 ->
-width 8, 3 classes, 4 images of 128x128 from ``mmdet.testing``; every
-sampled RoI is an instance of the agent). ``--kd-config``/``--rlkd-config``
-may name other detection configs (e.g. the COCO ones).
+width 8, 3 classes, the config's 8 images of 128x128, drawn by
+``mmdet.testing``; every sampled RoI is an instance of the agent).
+``--kd-config``/``--rlkd-config`` may name other detection configs (e.g.
+the COCO ones).
 
     python tools/analysis/benchmark_iteration.py --detection [--pairs 20]
 """
 import argparse
+import copy
 import os.path as osp
 import statistics
 import time
@@ -44,9 +56,9 @@ DET_KD = osp.join(SHAPES,
                   'kd_roi_faster-rcnn_r18w32_faster-rcnn_r18w8_shapes.py')
 DET_RLKD = osp.join(SHAPES,
                     'rlkd_roi_faster-rcnn_r18w32_faster-rcnn_r18w8_shapes.py')
-# (kd config, rlkd config, batch size, image size) of each mode
+# (kd config, rlkd config, image size) of each mode
 DEFAULTS = dict(
-    classification=(KD, RLKD, 64, 32), detection=(DET_KD, DET_RLKD, 4, 128))
+    classification=(KD, RLKD, 32), detection=(DET_KD, DET_RLKD, 128))
 
 
 def parse_args():
@@ -57,15 +69,27 @@ def parse_args():
         help='time Faster R-CNN RoI-logit distillation instead')
     parser.add_argument('--kd-config')
     parser.add_argument('--rlkd-config')
-    parser.add_argument('--batch-size', type=int)
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        help='images per iteration (default: the KD config\'s training '
+        'batch size)')
     parser.add_argument('--image-size', type=int)
     parser.add_argument(
-        '--pairs', type=int, default=40, help='timed KD/RLKD iteration pairs')
+        '--pairs',
+        type=int,
+        default=40,
+        help='timed blocks, each of KD and RLKD')
     parser.add_argument(
         '--warmup',
         type=int,
         default=5,
-        help='untimed iterations of each first')
+        help='untimed blocks of each first')
+    parser.add_argument(
+        '--update-interval',
+        type=int,
+        help='iterations per agent update (default: the RLKD config\'s '
+        'RLKDAgentHook update_interval)')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
@@ -79,12 +103,26 @@ def parse_args():
         help='also time an agent acting instance by instance')
     args = parser.parse_args()
     mode = 'detection' if args.detection else 'classification'
-    for name, default in zip(
-        ('kd_config', 'rlkd_config', 'batch_size', 'image_size'),
-            DEFAULTS[mode]):
+    for name, default in zip(('kd_config', 'rlkd_config', 'image_size'),
+                             DEFAULTS[mode]):
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.batch_size is None:
+        args.batch_size = Config.fromfile(
+            args.kd_config).train_dataloader.batch_size
+    if args.update_interval is None:
+        args.update_interval = update_interval(args.rlkd_config)
+    if args.update_interval < 1:
+        parser.error('--update-interval must be >= 1')
     return args
+
+
+def update_interval(config):
+    """``update_interval`` of the config's RLKDAgentHook (1 without one)."""
+    for hook in Config.fromfile(config).get('custom_hooks', []):
+        if hook['type'].split('.')[-1] == 'RLKDAgentHook':
+            return hook.get('update_interval', 1)
+    return 1
 
 
 @RLKD_MODELS.register_module()
@@ -147,8 +185,12 @@ def make_detection_batch(args, model):
         with_mask=False)
 
 
-def iteration(model, optim_wrapper, data, device):
-    """One training iteration; returns its wall time in seconds."""
+def train_iteration(model, optim_wrapper, data, device, update=True):
+    """One training iteration; returns its wall time in seconds.
+
+    ``update``: whether an RLKD agent learns after it (RLKDAgentHook's call
+    with ``update_interval`` > 1 skips it on all but every k-th iteration).
+    """
     if device.startswith('cuda'):
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -158,10 +200,25 @@ def iteration(model, optim_wrapper, data, device):
     optim_wrapper.update_params(loss)
     provider = model.temperature_provider
     if hasattr(provider, 'finish_iteration'):
-        provider.finish_iteration()  # what RLKDAgentHook runs
+        provider.finish_iteration(update=update)
     if device.startswith('cuda'):
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def interleaved_block(runs, data, device, iterations=1):
+    """Mean iteration time (s) of each run over one block of iterations.
+
+    The runs take turns iteration by iteration, so that each block's runs
+    see the same machine load; an RLKD agent learns once, after the block's
+    last iteration, as under ``RLKDAgentHook(update_interval=iterations)``.
+    """
+    seconds = dict.fromkeys(runs, 0.0)
+    for i in range(iterations):
+        for name, (model, optim_wrapper) in runs.items():
+            seconds[name] += train_iteration(model, optim_wrapper, data,
+                                             device, i == iterations - 1)
+    return {name: total / iterations for name, total in seconds.items()}
 
 
 def roi_count(model, data):
@@ -191,18 +248,28 @@ def main():
         data = make_detection_batch(args, runs['KD'][0])
     else:
         data = make_batch(args)
-    for model, optim_wrapper in runs.values():
-        for _ in range(args.warmup):
-            iteration(model, optim_wrapper, data, args.device)
+    k = args.update_interval
+    for _ in range(args.warmup):
+        interleaved_block(runs, data, args.device, k)
+    # Every block starts from KD's weights and optimizer state: trained
+    # apart, the students drift, and a detector's work (proposals kept by
+    # NMS, RoIs) drifts with them (~10 % here), which is not the agent's.
+    start = copy.deepcopy((runs['KD'][0].state_dict(),
+                           runs['KD'][1].state_dict()))
     times = {name: [] for name in runs}
     for i in range(args.pairs):
-        for name, (model, optim_wrapper) in runs.items():
-            times[name].append(
-                iteration(model, optim_wrapper, data, args.device))
-        print(f'\rpair {i + 1}/{args.pairs}', end='', flush=True)
+        for model, optim_wrapper in runs.values():
+            model.load_state_dict(start[0])
+            optim_wrapper.load_state_dict(start[1])
+        for name, seconds in interleaved_block(runs, data, args.device,
+                                               k).items():
+            times[name].append(seconds)
+        print(f'\rblock {i + 1}/{args.pairs}', end='', flush=True)
     print()
     print(f'device: {args.device}, torch threads: {torch.get_num_threads()}'
           f', batch {args.batch_size} x 3 x {args.image_size}^2')
+    print(f'agent update every {k} iteration(s): times are per-iteration '
+          f'means of blocks of {k}, median over {args.pairs} blocks')
     if args.detection:
         print('RoIs (agent instances) per iteration: '
               f"{roi_count(runs['RLKD'][0], data)}")
@@ -211,6 +278,13 @@ def main():
         median = statistics.median(values)
         print(f'{name:<28} median {median * 1e3:8.1f} ms   '
               f'ratio to KD {median / kd:.3f}')
+    if args.pairs >= 4:
+        print('per-block ratio to KD, quartiles (the machine\'s noise):')
+        for name, values in times.items():
+            if name != 'KD':
+                ratios = [v / t for v, t in zip(values, times['KD'])]
+                q1, q2, q3 = statistics.quantiles(ratios, n=4)
+                print(f'  {name:<26} {q1:.3f}  {q2:.3f}  {q3:.3f}')
 
 
 if __name__ == '__main__':
