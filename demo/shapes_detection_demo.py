@@ -15,15 +15,14 @@ Expect minutes per run on a laptop CPU (12 epochs of 200 images of 128^2).
 """
 import argparse
 import os.path as osp
-import shutil
 import subprocess
 import sys
-import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 from mmengine.config import Config  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from teacher_then_students import (add_demo_arguments,  # noqa: E402
+                                   print_table, run_teacher_then_students)
 
 import mmrlkd  # noqa: E402,F401  (compat shims before mmrazor is imported)
 from mmrlkd.utils import register_all_modules  # noqa: E402
@@ -31,8 +30,10 @@ from mmrlkd.utils import register_all_modules  # noqa: E402
 CONFIGS = osp.join(ROOT, 'configs', 'detection', 'shapes')
 GENERATOR = osp.join(ROOT, 'tools', 'dataset_converters',
                      'make_shapes_coco.py')
-TEACHER_CONFIG = osp.join(CONFIGS, 'faster-rcnn_r18w32_fpn_shapes.py')
-RUNS = [
+TEACHER = ('R18-FPN width 32',
+           osp.join(CONFIGS, 'faster-rcnn_r18w32_fpn_shapes.py'),
+           'r18w32_teacher', 'teacher_r18w32.pth')
+STUDENTS = [
     ('student alone (R18-FPN, width 8)', 'faster-rcnn_r18w8_fpn_shapes.py'),
     ('vanilla KD on RoI logits (T = 1)',
      'kd_roi_faster-rcnn_r18w32_faster-rcnn_r18w8_shapes.py'),
@@ -49,18 +50,7 @@ def parse_args():
         '--data-root',
         default=osp.join(ROOT, 'data', 'shapes'),
         help='the Shapes set (generated here when missing)')
-    parser.add_argument(
-        '--work-dir',
-        default=osp.join(ROOT, 'work_dirs', 'shapes_det'),
-        help='where checkpoints and logs go')
-    parser.add_argument(
-        '--epochs', type=int, help='override the students\' epochs')
-    parser.add_argument(
-        '--teacher-epochs', type=int, help='override the teacher\'s epochs')
-    parser.add_argument(
-        '--retrain-teacher',
-        action='store_true',
-        help='train the teacher even if its checkpoint exists')
+    add_demo_arguments(parser, osp.join(ROOT, 'work_dirs', 'shapes_det'))
     return parser.parse_args()
 
 
@@ -80,59 +70,23 @@ def load_config(path, work_dir, data_root, epochs=None, teacher_ckpt=None):
     return cfg
 
 
-def train_and_test(cfg):
-    """Train, then evaluate the final model; returns (mAP, seconds, logs)."""
-    start = time.time()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = runner.test()
-    return metrics['coco/bbox_mAP'], time.time() - start, runner.log_dir
-
-
-def teacher_map(cfg, checkpoint):
-    cfg.load_from = checkpoint
-    runner = Runner.from_cfg(cfg)
-    return runner.test()['coco/bbox_mAP'], runner.log_dir
-
-
 def main():
     args = parse_args()
     if not osp.isfile(
             osp.join(args.data_root, 'annotations', 'instances_val.json')):
         subprocess.run([sys.executable, GENERATOR, args.data_root], check=True)
     register_all_modules(init_default_scope=False)
-    teacher_ckpt = osp.join(args.work_dir, 'teacher_r18w32.pth')
-    rows = []
+    students = [(name, osp.join(CONFIGS, config))
+                for name, config in STUDENTS]
 
-    teacher_dir = osp.join(args.work_dir, 'r18w32_teacher')
-    cfg = load_config(TEACHER_CONFIG, teacher_dir, args.data_root,
-                      args.teacher_epochs)
-    if osp.isfile(teacher_ckpt) and not args.retrain_teacher:
-        print(f'Reusing the teacher checkpoint {teacher_ckpt}', flush=True)
-        mean_ap, log_dir = teacher_map(cfg, teacher_ckpt)
-        rows.append(
-            ('teacher R18-FPN width 32 (reused)', mean_ap, None, log_dir))
-    else:
-        print('Training the teacher (R18-FPN, width 32)', flush=True)
-        mean_ap, seconds, log_dir = train_and_test(cfg)
-        with open(osp.join(teacher_dir, 'last_checkpoint')) as f:
-            shutil.copyfile(f.read().strip(), teacher_ckpt)
-        rows.append(('teacher R18-FPN width 32', mean_ap, seconds, log_dir))
+    def load(path, work_dir, epochs, teacher_ckpt):
+        return load_config(path, work_dir, args.data_root, epochs,
+                           teacher_ckpt)
 
-    for name, config in RUNS:
-        print(f'Training: {name}', flush=True)
-        work_dir = osp.join(args.work_dir, osp.splitext(config)[0])
-        cfg = load_config(
-            osp.join(CONFIGS, config), work_dir, args.data_root, args.epochs,
-            teacher_ckpt)
-        rows.append((name, *train_and_test(cfg)))
-
-    print('\nShapes validation COCO bbox mAP (pycocotools)')
-    print(f'{"run":<36} {"mAP":>6} {"time":>8}  logs')
-    for name, mean_ap, seconds, log_dir in rows:
-        took = '-' if seconds is None else f'{seconds / 60:.1f} min'
-        print(f'{name:<36} {mean_ap:>6.3f} {took:>8}  '
-              f'{osp.relpath(log_dir, ROOT)}')
+    rows = run_teacher_then_students(args, load, TEACHER, students,
+                                     'coco/bbox_mAP')
+    print_table('Shapes validation COCO bbox mAP (pycocotools)', 'mAP', rows,
+                ROOT, precision=3)
     return 0
 
 
