@@ -5,10 +5,31 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import mmrlkd  # noqa: F401  (compat shims before any test imports mmrazor)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _share_the_cores_between_workers():
+    """Under pytest-xdist, give each worker its share of the cores.
+
+    Without it every worker, and every tool a test starts, would run as
+    many threads as there are cores, and they would spin against each
+    other. Tools started by a test inherit the limit through the
+    environment.
+    """
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers < 2:
+        return
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ.setdefault(name, threads)
+    torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
+
+
+_share_the_cores_between_workers()
 
 
 @pytest.fixture(scope='session')

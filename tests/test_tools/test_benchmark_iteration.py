@@ -58,13 +58,20 @@ def test_a_block_of_k_iterations_learns_once_at_its_end(repo_root, tool):
 
 
 @pytest.mark.parametrize('mode', ['classification', 'detection'])
-def test_benchmark_runs_and_reports_both_methods(repo_root, run_tool, mode):
+def test_benchmark_runs_and_reports_both_methods(tool, monkeypatch, capsys,
+                                                 mode):
     extra = ['--detection', '--image-size', '64'] if mode == 'detection' \
         else []
-    result = run_tool(run_tool.python, 'tools/analysis/benchmark_iteration.py',
-                      '--pairs', '2', '--warmup', '0', '--batch-size', '2',
-                      '--threads', '1', *extra)
-    out = result.stdout
+    monkeypatch.setattr('sys.argv', [
+        'benchmark_iteration.py', '--pairs', '4', '--warmup', '0',
+        '--batch-size', '2', *extra
+    ])
+    threads = torch.get_num_threads()
+    try:
+        tool.main()
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
     interval = 4 if mode == 'detection' else 1
     assert f'agent update every {interval} iteration(s)' in out
     ratios = dict(re.findall(r'^(KD|RLKD)\s+median\s+[\d.]+ ms\s+ratio to KD '
@@ -72,3 +79,4 @@ def test_benchmark_runs_and_reports_both_methods(repo_root, run_tool, mode):
     assert set(ratios) == {'KD', 'RLKD'}
     assert float(ratios['KD']) == 1.0
     assert float(ratios['RLKD']) > 0
+    assert re.search(r'^  RLKD\s+[\d.]+  [\d.]+  [\d.]+$', out, re.M)
