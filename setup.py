@@ -1,9 +1,24 @@
-"""Install mmrlkd; the OpenMMLab pins are in requirements/mminstall.txt."""
+"""Install mmrlkd; the OpenMMLab pins are in requirements/mminstall.txt.
+
+Besides the ``mmrlkd`` package, an install carries:
+
+- ``mmrlkd_shim.py`` and ``mmrlkd_shim.pth``: the .pth makes the torch-2
+  shim for mmrazor apply wherever the environment imports mmrazor (see
+  ``mmrlkd_shim``);
+- ``mmrlkd/.mim/{configs,tools,model-index.yml}`` (regular installs only),
+  where ``mim train/test/search mmrlkd`` look for them.
+"""
+import os
 import os.path as osp
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 ROOT = osp.dirname(osp.abspath(__file__))
+SHIM_PTH = 'mmrlkd_shim.pth'
+SHIM_PTH_LINE = 'import mmrlkd_shim; mmrlkd_shim.install()\n'
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
 def read_requirements(name):
@@ -20,6 +35,56 @@ def read_version():
     return namespace['__version__']
 
 
+class BuildPy(build_py):
+    """``build_py`` that also writes the shim's .pth and ``mmrlkd/.mim``.
+
+    A regular build puts both in ``build_lib``, which becomes site-packages.
+    An editable (PEP 660) build does not ship ``build_lib``; setuptools'
+    ``editable_wheel`` points the install command's ``install_lib`` at the
+    root of the wheel it is making, so the .pth goes there. mim finds
+    ``.mim`` from the distribution's install location, which is not the
+    source tree in an editable install, so ``.mim`` is left out there.
+    """
+
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            root = self.get_finalized_command('install').install_lib
+        else:
+            root = self.build_lib
+        self.mkpath(root)
+        with open(osp.join(root, SHIM_PTH), 'w') as f:
+            f.write(SHIM_PTH_LINE)
+        if not self.editable_mode:
+            self._copy_mim_files()
+
+    def _copy_mim_files(self):
+        mim_root = osp.join(self.build_lib, 'mmrlkd', '.mim')
+        for name in MIM_FILES:
+            source, target = osp.join(ROOT, name), osp.join(mim_root, name)
+            if osp.isdir(source):
+                # Afresh, so files removed from the repository go too.
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(
+                    source,
+                    target,
+                    dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            else:
+                self.mkpath(mim_root)
+                shutil.copyfile(source, target)
+
+    def get_outputs(self, include_bytecode=True):
+        outputs = super().get_outputs(include_bytecode)
+        if self.editable_mode:
+            return outputs
+        outputs.append(osp.join(self.build_lib, SHIM_PTH))
+        mim_root = osp.join(self.build_lib, 'mmrlkd', '.mim')
+        for folder, _, files in os.walk(mim_root):
+            outputs.extend(osp.join(folder, name) for name in files)
+        return outputs
+
+
 setup(
     name='mmrlkd',
     version=read_version(),
@@ -30,6 +95,7 @@ setup(
     license='Apache License 2.0',
     python_requires='>=3.9',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+    py_modules=['mmrlkd_shim'],
     include_package_data=True,
     install_requires=read_requirements('runtime.txt'),
     extras_require=dict(
@@ -41,5 +107,6 @@ setup(
         'Programming Language :: Python :: 3.11',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
+    cmdclass=dict(build_py=BuildPy),
     zip_safe=False,
 )

@@ -8,7 +8,11 @@ Three things, all idempotent:
 2. :func:`patch_mmrazor` lets mmrazor 1.0.0 import on torch >= 2 (mmrazor issue
    #632): three torch quantization helpers were renamed, and mmrazor builds its
    quantization backend configs at import time. Distillation never uses them,
-   so that module is replaced by an empty table.
+   so that module is replaced by an empty table. The patch itself is in the
+   top-level module :mod:`mmrlkd_shim`, whose import hook (installed with
+   mmrlkd as ``mmrlkd_shim.pth``) applies it wherever mmrazor is imported
+   first, e.g. in MMRazor's own tools; here it is applied for environments
+   without the hook (``MMRLKD_NO_SHIM=1``).
 3. :func:`patch_checkpoint_loading`: mmengine 0.10.7 calls ``torch.load``
    without ``weights_only=False``; torch >= 2.6 then refuses its own
    checkpoints (they pickle the message hub), so ``resume``, ``load_from`` and
@@ -20,9 +24,9 @@ Three things, all idempotent:
 import importlib.util
 import os
 import sys
-import types
 import warnings
 
+import mmrlkd_shim
 from packaging.version import Version
 
 #: package -> (lowest supported, first unsupported) version.
@@ -37,8 +41,7 @@ SUPPORTED_VERSIONS = {
 
 SETUP_HINT = 'Run `bash tools/setup_env.sh` to create a working environment.'
 
-_RAZOR_QUANT_MAPPING = \
-    'mmrazor.structures.quantization.backend_config.mapping'
+_RAZOR_QUANT_MAPPING = mmrlkd_shim.RAZOR_QUANT_MAPPING
 
 
 class IncompatibleEnvironmentError(ImportError):
@@ -107,24 +110,21 @@ def check_environment():
 
 
 def patch_mmrazor():
-    """Let ``import mmrazor.models`` and ``mmrazor.engine`` work on torch 2."""
+    """Let ``import mmrazor.models`` and ``mmrazor.engine`` work on torch 2.
+
+    A no-op when the import hook of :mod:`mmrlkd_shim` patched mmrazor
+    already.
+    """
     if _RAZOR_QUANT_MAPPING in sys.modules:
         return
     if 'mmrazor.structures' in sys.modules:
         raise IncompatibleEnvironmentError(
-            'mmrazor was imported before mmrlkd; import mmrlkd first (our '
-            'tools/train.py does) so that mmrazor 1.0.0 can load on torch 2.')
-    from torch.ao.quantization import fuser_method_mappings as fmm
-    for old, new in (('reverse2', '_reverse2'), ('reverse3', '_reverse3'),
-                     ('reverse_sequential_wrapper2', '_sequential_wrapper2')):
-        if not hasattr(fmm, old) and hasattr(fmm, new):
-            setattr(fmm, old, getattr(fmm, new))
-    stub = types.ModuleType(_RAZOR_QUANT_MAPPING)
-    stub.__doc__ = ('Stand-in installed by mmrlkd.compat: mmrazor 1.0.0 '
-                    'quantization backends do not load on torch 2.')
-    stub.BackendConfigs = dict(
-        academic=None, native=None, tensorrt=None, openvino=None)
-    sys.modules[_RAZOR_QUANT_MAPPING] = stub
+            'mmrazor was imported before mmrlkd and mmrlkd\'s import hook '
+            'did not patch it for torch 2 (MMRLKD_NO_SHIM is set, or '
+            'mmrlkd_shim.pth is missing from site-packages: reinstall mmrlkd '
+            'with pip); unset MMRLKD_NO_SHIM, or import mmrlkd first (our '
+            'tools/train.py does).')
+    mmrlkd_shim.patch_torch_for_mmrazor()
 
 
 def load_checkpoint_file(filename, map_location=None):
