@@ -14,9 +14,13 @@ train_pipeline = [
 ]
 test_pipeline = [dict(type='PackInputs')]
 
+# The images live in memory, so the loaders need no worker processes.
+# persistent_workers=False is explicit because MMPretrain's own
+# tools/train.py defaults it to True, which needs num_workers > 0.
 train_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False,
     dataset=dict(
         type=dataset_type,
         split='train',
@@ -27,6 +31,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=256,
     num_workers=0,
+    persistent_workers=False,
     dataset=dict(
         type=dataset_type,
         split='test',
