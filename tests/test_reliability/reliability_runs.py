@@ -8,9 +8,10 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from mmrlkd.utils import register_all_modules
+from mmrlkd.utils import prepare_distributed, register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DIGITPAIRS = osp.join(ROOT, 'configs', 'digitpairs')
@@ -27,7 +28,9 @@ class TemperatureRecorder(Hook):
         self.temperatures = []
 
     def before_train(self, runner):
-        runner.model.temperature_provider.register_forward_hook(self._record)
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        model.temperature_provider.register_forward_hook(self._record)
 
     def _record(self, module, inputs, output):
         if module.training:
@@ -81,7 +84,8 @@ def tiny_runner(config,
     ``random_state_hook=False`` drops the runtime's RandomStateHook.
     ``max_iters`` switches to an iteration-based loop that validates and
     saves every ``max_iters // 2`` iterations and reads its data in a
-    worker process.
+    worker process. ``launcher='pytorch'`` trains on every process of a
+    torchrun launch (gloo on the CPU).
     """
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(
@@ -120,6 +124,7 @@ def tiny_runner(config,
             num_workers=1, sampler=dict(type='InfiniteSampler', shuffle=True))
     cfg.work_dir = str(work_dir)
     cfg.experiment_name = f'reliability_{next(_names)}'
+    prepare_distributed(cfg)  # launcher='pytorch' under torchrun, on CPU
     runner = Runner.from_cfg(cfg)
     if 'teacher' in cfg.model:
         runner.recorder = TemperatureRecorder()
