@@ -14,7 +14,10 @@ data set costs 3 s per model on CIFAR; we skip that table), and applies
 ``loss_weight`` (MMRazor's ``forward`` ignores it). The memory bank and the
 NCE loss are MMRazor's. ``t_feats`` is not detached: it is the output of the
 teacher-side embedding, which CRD trains (the teacher's own features come
-from its ``no_grad`` forward).
+from its ``no_grad`` forward). The loss runs in float32 under autocast too:
+its similarities are divided by a temperature of 0.07 before ``exp``, so
+fp16/bf16 rounding of the products shows in the loss (and the fp32 memory
+bank is then used as it is, not cast).
 """
 import math
 
@@ -24,6 +27,7 @@ from mmrazor.models.losses import CRDLoss
 from mmrazor.models.losses.crd_loss import ContrastLoss, ContrastMemory
 
 from mmrlkd.registry import MODELS
+from .float32 import float32_loss
 
 
 class IndexedContrastMemory(ContrastMemory):
@@ -72,6 +76,7 @@ class MMPretrainCRDLoss(CRDLoss):
                                               temperature, momentum)
         self.criterion_s_t = ContrastLoss(sample_n, eps=eps)
 
+    @float32_loss
     def forward(self, s_feats, t_feats, data_samples):
         device = s_feats.device
         idx = torch.as_tensor([int(ds.sample_idx) for ds in data_samples],

@@ -14,6 +14,7 @@ The cross-entropy term (gamma = 1 upstream) is the student head's own loss.
 import torch.nn as nn
 
 from mmrlkd.registry import MODELS
+from .float32 import float32_loss
 from .instance_kd import instance_kd_loss
 from .temperature import split_temperature
 from .warmup import check_warmup, linear_warmup_factor
@@ -21,6 +22,7 @@ from .warmup import check_warmup, linear_warmup_factor
 REDUCTIONS = ('none', 'batchmean', 'sum')
 
 
+@float32_loss
 def dtkd_loss(preds_S,
               preds_T,
               temp_T,

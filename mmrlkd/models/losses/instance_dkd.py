@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmrlkd.registry import MODELS
+from .float32 import float32_loss
 from .temperature import as_instance_temperature, split_temperature
 from .warmup import check_warmup, linear_warmup_factor
 
@@ -37,6 +38,7 @@ def _target_and_rest(logits, gt_mask):
     return torch.stack([log_p_gt, log_not_gt], 1), F.log_softmax(rest, 1)
 
 
+@float32_loss
 def instance_dkd_loss(preds_S,
                       preds_T,
                       gt_labels,
@@ -58,7 +60,7 @@ def instance_dkd_loss(preds_S,
         reduction (str): 'none' (N,), 'batchmean' or 'sum'.
 
     Returns:
-        Tensor: The loss in float32.
+        Tensor: The loss in float32, under autocast too.
     """
     n = preds_S.shape[0]
     t_T = as_instance_temperature(temp_T, n, preds_S)

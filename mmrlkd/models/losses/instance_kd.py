@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmrlkd.registry import MODELS
+from .float32 import float32_loss
 from .temperature import as_instance_temperature, split_temperature
 
 REDUCTIONS = ('none', 'batchmean', 'sum', 'mean')
@@ -34,6 +35,7 @@ def reduce_elementwise(loss, reduction):
     return loss.sum() / loss.shape[0]  # batchmean
 
 
+@float32_loss
 def instance_kd_loss(preds_S, preds_T, temp_T, temp_S, reduction='batchmean'):
     """Element-wise T^t * T^s * KL terms, reduced like MMRazor's losses.
 
@@ -46,7 +48,8 @@ def instance_kd_loss(preds_S, preds_T, temp_T, temp_S, reduction='batchmean'):
             and 'mean' (sum / (N * C)) give a scalar.
 
     Returns:
-        Tensor: The loss, computed in float32 whatever the logits' dtype.
+        Tensor: The loss, computed in float32 whatever the logits' dtype
+        (and under autocast: z / T overflows fp16 for small T).
     """
     n = preds_S.shape[0]
     t_T = as_instance_temperature(temp_T, n, preds_S)

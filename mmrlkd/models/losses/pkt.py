@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmrlkd.registry import MODELS
+from .float32 import float32_loss
 
 
 def conditional_similarities(features):
@@ -27,6 +28,7 @@ def conditional_similarities(features):
     return kernel / kernel.sum(dim=1, keepdim=True)
 
 
+@float32_loss
 def pkt_loss(s_feature, t_feature, eps=1e-7, reduction='mean'):
     """Per-instance PKT divergences; see the module docstring.
 
@@ -37,7 +39,8 @@ def pkt_loss(s_feature, t_feature, eps=1e-7, reduction='mean'):
         reduction (str): 'none' gives L_i (N,); 'mean' sum_i L_i / N^2.
 
     Returns:
-        Tensor: float32 loss.
+        Tensor: float32 loss, under autocast too (fp16 or bf16 cosines
+        lose the digits the loss is made of).
     """
     p_s = conditional_similarities(s_feature)
     p_t = conditional_similarities(t_feature.detach())

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmrlkd.registry import MODELS
+from .float32 import float32_loss
 
 
 def normalized_similarities(features):
@@ -21,8 +22,12 @@ def normalized_similarities(features):
     return F.normalize(flat @ flat.t(), dim=1)
 
 
+@float32_loss
 def sp_loss(s_feature, t_feature, reduction='mean'):
-    """Per-instance SP terms L_i (N,) or their sum over N^2 ('mean')."""
+    """Per-instance SP terms L_i (N,) or their sum over N^2 ('mean').
+
+    In float32 under autocast too: the Gram matrix overflows fp16.
+    """
     diff = normalized_similarities(s_feature) - normalized_similarities(
         t_feature.detach())
     per_instance = diff.pow(2).sum(1)
