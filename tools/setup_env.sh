@@ -3,14 +3,36 @@
 #
 # Idempotent: a second run checks a stamp and exits in seconds. The slow part
 # of a fresh set-up is compiling mmcv 2.1.0 (PyPI has only its sdist); the
-# built wheel is cached under a key made of the mmcv, torch, CUDA, Python and
-# machine versions, so it is never reused against another torch.
+# built wheel is cached under a key made of the mmcv, torch, Python and
+# machine versions and of the ops it holds (CPU, or the CUDA version and GPU
+# architectures), so it is never reused against another torch or GPU. The
+# stamp holds the same key: a venv first built without a GPU is rebuilt on a
+# GPU node.
+#
+# Usage: bash tools/setup_env.sh [--print-key]
+#   --print-key   print the mmcv wheel key, the stamp and the pip arguments
+#                 for torch, then exit; installs nothing (needs the venv)
 #
 # Environment variables (all optional):
 #   PYTHON                  interpreter for the venv (default: python3.11, else python3)
 #   MMRLKD_VENV             venv location (default: <repo>/.venv)
 #   MMRLKD_TORCH            torch pip specs (default: "torch==2.14.1 torchvision==0.29.1")
-#   MMRLKD_TORCH_PIP_ARGS   extra pip args for torch, e.g. "--index-url <your CUDA index>"
+#   MMRLKD_TORCH_INDEX_URL  wheel index for a CUDA torch, added with
+#                           --extra-index-url (PyPI still serves the rest),
+#                           e.g. https://download.pytorch.org/whl/cu128
+#   MMRLKD_TORCH_PIP_ARGS   more pip args for torch; given to every pip call
+#                           that may install torch (an --index-url here stays
+#                           as is for torch and is an --extra-index-url for
+#                           the calls that also need PyPI)
+#   MMRLKD_MMCV_OPS         auto (default): mmcv gets CUDA ops when torch sees
+#                           a GPU or FORCE_CUDA=1, as mmcv's setup.py decides;
+#                           cpu: CPU ops only, even on a GPU node (detection on
+#                           the GPU then uses mmrlkd's torchvision fallback);
+#                           cuda: CUDA ops even without a visible GPU
+#   FORCE_CUDA              1: mmcv's own switch, same as MMRLKD_MMCV_OPS=cuda
+#   TORCH_CUDA_ARCH_LIST    GPU architectures for mmcv's CUDA ops, e.g.
+#                           "8.0;9.0" (default: the visible GPUs')
+#   CUDA_HOME               CUDA toolkit with nvcc (default: found as torch does)
 #   MMRLKD_CACHE_DIR        wheel cache (default: ${XDG_CACHE_HOME:-~/.cache}/mmrlkd)
 #   MAX_JOBS                parallel compile jobs for mmcv (default: number of cores)
 set -euo pipefail
@@ -18,7 +40,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MMRLKD_VENV:-$ROOT/.venv}"
 TORCH_SPEC="${MMRLKD_TORCH:-torch==2.14.1 torchvision==0.29.1}"
-TORCH_PIP_ARGS="${MMRLKD_TORCH_PIP_ARGS:-}"
 CACHE_DIR="${MMRLKD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mmrlkd}"
 MMCV_VERSION=2.1.0
 SETUPTOOLS_SPEC='setuptools>=77.0.3,<82'
@@ -28,19 +49,132 @@ START=$SECONDS
 say() { printf '[setup %4ds] %s\n' "$((SECONDS - START))" "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
+PRINT_KEY=0
+case "${1:-}" in
+    '') ;;
+    --print-key) PRINT_KEY=1 ;;
+    *) die "unknown argument '$1' (usage: $0 [--print-key])" ;;
+esac
+
+# ---------------------------------------------------------------- pip args
+# TORCH_PIP_ARGS: for the torch install. OTHER_PIP_ARGS: for every other call
+# that may touch torch (it also needs PyPI, so an --index-url becomes extra).
+read -r -a TORCH_PIP_ARGS <<< "${MMRLKD_TORCH_PIP_ARGS:-}"
+if [[ -n "${MMRLKD_TORCH_INDEX_URL:-}" ]]; then
+    TORCH_PIP_ARGS+=(--extra-index-url "$MMRLKD_TORCH_INDEX_URL")
+fi
+OTHER_PIP_ARGS=()
+for arg in ${TORCH_PIP_ARGS[@]+"${TORCH_PIP_ARGS[@]}"}; do
+    case "$arg" in
+        --index-url|-i) OTHER_PIP_ARGS+=(--extra-index-url) ;;
+        --index-url=*) OTHER_PIP_ARGS+=("--extra-index-url=${arg#--index-url=}") ;;
+        *) OTHER_PIP_ARGS+=("$arg") ;;
+    esac
+done
+
+# ---------------------------------------------------------------- mmcv key
+# Prints key=..., ops=cpu|cuda and toolkit=ok ...|error ... (why a CUDA build
+# would fail).
+case "${MMRLKD_MMCV_OPS:-auto}" in
+    auto|cpu|cuda) ;;
+    *) die "MMRLKD_MMCV_OPS=$MMRLKD_MMCV_OPS: use auto, cpu or cuda" ;;
+esac
+if [[ "${MMRLKD_MMCV_OPS:-auto}" == cpu && "${FORCE_CUDA:-0}" == 1 ]]; then
+    die "MMRLKD_MMCV_OPS=cpu and FORCE_CUDA=1 contradict each other"
+fi
+mmcv_build_info() {
+    "$1" - "$MMCV_VERSION" <<'EOF'
+import os, platform, re, subprocess, sys
+import torch
+
+mode = os.environ.get('MMRLKD_MMCV_OPS') or 'auto'
+force = os.environ.get('FORCE_CUDA', '0') == '1'
+# mmcv's setup.py compiles CUDA ops under the same condition (auto).
+with_cuda = mode == 'cuda' or (mode == 'auto' and
+                               (force or torch.cuda.is_available()))
+archs = os.environ.get('TORCH_CUDA_ARCH_LIST', '').strip()
+toolkit = 'ok: no CUDA ops to compile'
+if not with_cuda:
+    ops = 'cpu'
+elif torch.version.hip:
+    ops, toolkit = f'rocm{torch.version.hip}', 'ok: ROCm (not checked)'
+else:
+    if archs:
+        arch = 'arch' + '_'.join(re.split(r'[;\s]+', archs))
+    else:
+        caps = sorted({torch.cuda.get_device_capability(i)
+                       for i in range(torch.cuda.device_count())})
+        arch = 'sm' + '_'.join(f'{a}{b}' for a, b in caps)
+    ops = f'cuda{torch.version.cuda}-{arch}'
+    from torch.utils.cpp_extension import CUDA_HOME
+    nvcc = os.path.join(CUDA_HOME or '', 'bin', 'nvcc')
+    if torch.version.cuda is None:
+        toolkit = (f'error: torch {torch.__version__} is a CPU build; '
+                   'install a CUDA torch (MMRLKD_TORCH_INDEX_URL)')
+    elif not archs and torch.cuda.device_count() == 0:
+        toolkit = ('error: no GPU is visible to choose the architectures; '
+                   'set TORCH_CUDA_ARCH_LIST, e.g. "8.0;9.0"')
+    elif CUDA_HOME is None or not os.access(nvcc, os.X_OK):
+        toolkit = (f'error: no nvcc found (CUDA_HOME={CUDA_HOME}); install '
+                   f'the CUDA {torch.version.cuda} toolkit and set CUDA_HOME')
+    else:
+        out = subprocess.run([nvcc, '--version'], capture_output=True,
+                             text=True).stdout
+        found = re.search(r'release (\d+\.\d+)', out)
+        release = found.group(1) if found else 'unknown'
+        if release.split('.')[0] != torch.version.cuda.split('.')[0]:
+            toolkit = (f'error: {nvcc} is CUDA {release}, torch was built '
+                       f'with CUDA {torch.version.cuda}; the major versions '
+                       'must match (set CUDA_HOME to a matching toolkit)')
+        else:
+            toolkit = f'ok: {nvcc} (CUDA {release})'
+print(f'key=mmcv{sys.argv[1]}-torch{torch.__version__}-{ops}-'
+      f'cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}'
+      .replace('+', '_'))
+print(f'ops={"cpu" if ops == "cpu" else "cuda"}')
+print(f'toolkit={toolkit}')
+EOF
+}
+
+MMCV_KEY='' MMCV_OPS='' TOOLKIT=''
+read_build_info() {  # read_build_info PYTHON: sets MMCV_KEY, MMCV_OPS, TOOLKIT
+    local info name value
+    info=$(mmcv_build_info "$1") || return 1
+    while IFS='=' read -r name value; do
+        case "$name" in
+            key) MMCV_KEY=$value ;;
+            ops) MMCV_OPS=$value ;;
+            toolkit) TOOLKIT=$value ;;
+        esac
+    done <<< "$info"
+}
+
 # ---------------------------------------------------------------- stamp check
 stamp_of() {
     {
         cat "$ROOT/tools/setup_env.sh" "$ROOT/setup.py" "$ROOT"/requirements/*.txt
-        echo "$TORCH_SPEC|$TORCH_PIP_ARGS|$VENV"
+        echo "$TORCH_SPEC|${TORCH_PIP_ARGS[*]:-}|$VENV|$MMCV_KEY"
     } | sha256sum | cut -d' ' -f1
 }
 STAMP_FILE="$VENV/.mmrlkd-setup-stamp"
-STAMP="$(stamp_of)"
-if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] &&
-    "$VENV/bin/python" -c 'import mmrlkd' 2>/dev/null; then
-    say "environment in $VENV is up to date (delete $STAMP_FILE to force a refresh)"
-    exit 0
+if [[ -x "$VENV/bin/python" ]] && read_build_info "$VENV/bin/python" 2>/dev/null; then
+    STAMP="$(stamp_of)"
+    if [[ $PRINT_KEY == 1 ]]; then
+        printf 'key=%s\nops=%s\ntoolkit=%s\nstamp=%s\n' \
+            "$MMCV_KEY" "$MMCV_OPS" "$TOOLKIT" "$STAMP"
+        printf 'torch_pip_args=%s\nother_pip_args=%s\n' \
+            "${TORCH_PIP_ARGS[*]:-}" "${OTHER_PIP_ARGS[*]:-}"
+        exit 0
+    fi
+    if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] &&
+        "$VENV/bin/python" -c 'import mmrlkd' 2>/dev/null; then
+        say "environment in $VENV is up to date ($MMCV_KEY;" \
+            "delete $STAMP_FILE to force a refresh)"
+        exit 0
+    fi
+elif [[ $PRINT_KEY == 1 ]]; then
+    [[ -x "$VENV/bin/python" ]] || die "--print-key needs the venv $VENV"
+    read_build_info "$VENV/bin/python" || die "cannot compute the mmcv key"
 fi
 
 # ---------------------------------------------------------------- 1. venv
@@ -67,42 +201,58 @@ pip_() {
 # ---------------------------------------------------------------- 2. torch
 say "2/6 installing $TORCH_SPEC and build tools ($SETUPTOOLS_SPEC, wheel, ninja)"
 # shellcheck disable=SC2086
-pip_ install -q $TORCH_PIP_ARGS $TORCH_SPEC "$SETUPTOOLS_SPEC" wheel ninja
+pip_ install -q ${TORCH_PIP_ARGS[@]+"${TORCH_PIP_ARGS[@]}"} $TORCH_SPEC \
+    "$SETUPTOOLS_SPEC" wheel ninja
 TORCH_VER=$("$PY" -c 'import torch; print(torch.__version__)')
-say "    torch $TORCH_VER"
+CUDA_STATE=$("$PY" -c 'import torch; print("CUDA %s, GPU visible: %s" % (torch.version.cuda, torch.cuda.is_available()))')
+say "    torch $TORCH_VER ($CUDA_STATE)"
+# Later pip calls must keep this torch build, whatever their indexes offer.
+KEEP_TORCH="$VENV/.mmrlkd-keep-torch.txt"
+"$PY" -c 'from importlib.metadata import version
+for name in ("torch", "torchvision"): print(name + "==" + version(name))' \
+    > "$KEEP_TORCH"
+pip_keep_torch_() {
+    pip_ install -q -c "$KEEP_TORCH" \
+        ${OTHER_PIP_ARGS[@]+"${OTHER_PIP_ARGS[@]}"} "$@"
+}
 
 # ---------------------------------------------------------------- 3. mmengine
 say "3/6 installing mmengine 0.10.7 and mmcv's pure-Python dependencies"
-pip_ install -q mmengine==0.10.7 addict packaging Pillow pyyaml yapf \
+pip_keep_torch_ mmengine==0.10.7 addict packaging Pillow pyyaml yapf \
     opencv-python
 
 # ---------------------------------------------------------------- 4. mmcv
 # The key names everything the compiled ops depend on.
-MMCV_KEY=$("$PY" - "$MMCV_VERSION" <<'EOF'
-import os, platform, sys
-import torch
-# mmcv's setup.py compiles CUDA ops under the same condition.
-with_cuda = torch.cuda.is_available() or os.getenv('FORCE_CUDA') == '1'
-ops = f'cuda{torch.version.cuda}' if with_cuda else 'cpu'
-print(f'mmcv{sys.argv[1]}-torch{torch.__version__}-{ops}-'
-      f'cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}'
-      .replace('+', '_'))
-EOF
-)
+read_build_info "$PY" || die "cannot work out how to build mmcv (see above)"
 MMCV_CACHE="$CACHE_DIR/wheels/$MMCV_KEY"
 MMCV_MARK="$VENV/.mmrlkd-mmcv-key"
 mmcv_ok() {
     [[ -f "$MMCV_MARK" && "$(cat "$MMCV_MARK")" == "$MMCV_KEY" ]] &&
-        "$PY" -c "import mmcv, mmcv._ext; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null
+        "$PY" -c "
+import mmcv, mmcv._ext
+assert mmcv.__version__ == '$MMCV_VERSION'
+cuda = mmcv._ext.get_compiling_cuda_version() != 'not available'
+assert cuda == ('$MMCV_OPS' == 'cuda')" 2>/dev/null
 }
 if mmcv_ok; then
     say "4/6 mmcv $MMCV_VERSION with compiled ops already installed ($MMCV_KEY)"
 else
     if ! ls "$MMCV_CACHE"/mmcv-*.whl >/dev/null 2>&1; then
-        say "4/6 compiling mmcv $MMCV_VERSION with its ops against torch $TORCH_VER"
-        say "    this is the long step: 10-30 minutes on 2 cores for CPU ops"
-        say "    (much longer with CUDA ops); MAX_JOBS=$MAX_JOBS; the wheel is cached in"
-        say "    $MMCV_CACHE"
+        if [[ $MMCV_OPS == cuda ]]; then
+            [[ $TOOLKIT == ok* ]] || die "cannot compile mmcv's CUDA ops: \
+${TOOLKIT#error: }. Or build CPU ops only (minutes, not an hour) with \
+MMRLKD_MMCV_OPS=cpu: mmrlkd then runs RoIAlign and NMS on the GPU with \
+torchvision's kernels."
+            say "4/6 compiling mmcv $MMCV_VERSION with CPU and CUDA ops against torch $TORCH_VER"
+            say "    this is the long step: about an hour on a few cores; toolkit ${TOOLKIT#ok: }"
+            BUILD_ENV=(FORCE_CUDA=1)
+        else
+            say "4/6 compiling mmcv $MMCV_VERSION with its CPU ops against torch $TORCH_VER"
+            say "    this is the long step: 10-30 minutes on 2 cores"
+            # mmcv's setup.py adds CUDA ops whenever torch sees a GPU.
+            BUILD_ENV=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES=)
+        fi
+        say "    MAX_JOBS=$MAX_JOBS; the wheel is cached in $MMCV_CACHE"
         BUILD=$(mktemp -d)
         trap 'rm -rf "$BUILD"' EXIT
         pip_ download -q --no-deps --no-binary mmcv --no-build-isolation \
@@ -115,7 +265,8 @@ else
             sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
         fi
         BUILD_START=$SECONDS
-        MMCV_WITH_OPS=1 pip_ wheel --no-build-isolation --no-deps \
+        env "${BUILD_ENV[@]}" MMCV_WITH_OPS=1 "$PY" -m pip \
+            --disable-pip-version-check wheel --no-build-isolation --no-deps \
             -w "$BUILD/wheel" "$SRC" > "$BUILD/build.log" 2>&1 ||
             { tail -n 60 "$BUILD/build.log" >&2; die "mmcv build failed (log above)"; }
         mkdir -p "$MMCV_CACHE"
@@ -127,17 +278,20 @@ else
     fi
     pip_ install -q --force-reinstall --no-deps "$MMCV_CACHE"/mmcv-*.whl
     echo "$MMCV_KEY" > "$MMCV_MARK"
-    mmcv_ok || die "mmcv was installed but 'import mmcv._ext' fails"
+    mmcv_ok || die "mmcv was installed but 'import mmcv._ext' fails or its \
+ops are not the $MMCV_OPS ops of the key $MMCV_KEY"
 fi
 
 # ---------------------------------------------------------------- 5. OpenMMLab
 say "5/6 installing mmdet 3.3.0, mmpretrain 1.2.0, mmrazor 1.0.0 and the rest"
-pip_ install -q -r "$ROOT/requirements/mminstall.txt" \
+# shellcheck disable=SC2086
+pip_keep_torch_ -r "$ROOT/requirements/mminstall.txt" \
     -r "$ROOT/requirements.txt" "$SETUPTOOLS_SPEC" $TORCH_SPEC
 
 # ---------------------------------------------------------------- 6. mmrlkd
 say "6/6 installing mmrlkd in editable mode"
 pip_ install -q --no-build-isolation --no-deps -e "$ROOT"
 "$PY" -c 'import mmrlkd; print(mmrlkd.compat.environment_summary())'
+STAMP="$(stamp_of)"
 echo "$STAMP" > "$STAMP_FILE"
 say "done in $((SECONDS - START)) s; activate with: source $VENV/bin/activate"
