@@ -1,10 +1,11 @@
 """Make the pinned OpenMMLab stack work on torch 2; run on ``import mmrlkd``.
 
-Three things, all idempotent:
+Four things, all idempotent:
 
 1. :func:`check_environment` fails with one clear message when a package is
    missing or outside the versions mmrlkd supports (mmcv 2.1.x with compiled
-   ops, mmengine 0.10.x, mmdet 3.3.x, mmpretrain 1.2.x, mmrazor 1.0.x).
+   ops, mmengine 0.10.x, mmdet 3.3.x, mmpretrain 1.2.x, mmrazor 1.0.x), and
+   warns when a GPU is visible but mmcv has no CUDA ops.
 2. :func:`patch_mmrazor` lets mmrazor 1.0.0 import on torch >= 2 (mmrazor issue
    #632): three torch quantization helpers were renamed, and mmrazor builds its
    quantization backend configs at import time. Distillation never uses them,
@@ -18,8 +19,10 @@ Three things, all idempotent:
    checkpoints (they pickle the message hub), so ``resume``, ``load_from`` and
    a distiller's ``teacher_ckpt`` fail. We re-register mmengine's local and
    HTTP checkpoint loaders with ``weights_only=False``, as mmengine's main
-   branch does since #1670. Only checkpoints are affected, not every
-   ``torch.load`` in the process.
+   branch does since #1670 (the HTTP one still downloads on rank 0 first).
+   Only checkpoints are affected, not every ``torch.load`` in the process.
+4. :func:`mmrlkd.ops.set_ops_fallback_from_env`: with a GPU and an mmcv
+   built without CUDA ops, RoIAlign and NMS run on torchvision's kernels.
 """
 import importlib.util
 import os
@@ -46,6 +49,10 @@ _RAZOR_QUANT_MAPPING = mmrlkd_shim.RAZOR_QUANT_MAPPING
 
 class IncompatibleEnvironmentError(ImportError):
     """The installed packages cannot run mmrlkd."""
+
+
+class EnvironmentWarning(UserWarning):
+    """The installed packages run mmrlkd, but not all of it on this GPU."""
 
 
 def _supported_table():
@@ -99,14 +106,57 @@ def find_environment_problems():
     return problems
 
 
+def cuda_ops_warning(cuda_available, mmcv_cuda_ops, fallback_mode='auto'):
+    """What to tell a user whose GPU mmcv cannot use, or None.
+
+    Not an error: classification never calls mmcv's ops, and detection needs
+    only RoIAlign and NMS, which :mod:`mmrlkd.ops` runs on torchvision's CUDA
+    kernels unless that fallback is switched off.
+
+    Args:
+        cuda_available (bool): ``torch.cuda.is_available()``.
+        mmcv_cuda_ops (bool): Whether mmcv was compiled with CUDA ops.
+        fallback_mode (str): ``MMRLKD_OPS_FALLBACK``: ``'auto'``, ``'off'``
+            or ``'always'``. Defaults to ``'auto'``.
+    """
+    if not cuda_available or mmcv_cuda_ops:
+        return None
+    message = ('a GPU is visible but mmcv was compiled without CUDA ops, so '
+               'no mmcv op runs on CUDA tensors. ')
+    if fallback_mode == 'off':
+        message += ('The torchvision fallback is off (MMRLKD_OPS_FALLBACK=0)'
+                    ': detection models fail at their first RoIAlign or '
+                    'NMS on the GPU; classification is not affected. ')
+    else:
+        message += ('mmrlkd runs mmcv\'s RoIAlign and NMS with torchvision\'s '
+                    'CUDA kernels instead (the same operators; '
+                    'MMRLKD_OPS_FALLBACK=0 turns this off); other mmcv ops '
+                    'on CUDA tensors fail. ')
+    return message + ('To compile mmcv\'s CUDA ops (about an hour), run '
+                      '`bash tools/setup_env.sh` on this GPU machine.')
+
+
+def find_environment_warnings():
+    """Warnings about the installed stack on this machine (empty if none)."""
+    import torch
+    if not torch.cuda.is_available():
+        return []
+    from .ops import mmcv_has_cuda_ops, mode_from_env
+    warning = cuda_ops_warning(True, mmcv_has_cuda_ops(), mode_from_env())
+    return [] if warning is None else [warning]
+
+
 def check_environment():
-    """Raise :class:`IncompatibleEnvironmentError` naming every problem."""
+    """Raise :class:`IncompatibleEnvironmentError` naming every problem, then
+    warn (:class:`EnvironmentWarning`) about what runs only in part."""
     problems = find_environment_problems()
     if problems:
         lines = '\n'.join(f'  - {p}' for p in problems)
         raise IncompatibleEnvironmentError(
             f'mmrlkd cannot run with the installed packages:\n{lines}\n'
             f'Supported: {_supported_table()}.\n{SETUP_HINT}')
+    for warning in find_environment_warnings():
+        warnings.warn(f'mmrlkd: {warning}', EnvironmentWarning, stacklevel=3)
 
 
 def patch_mmrazor():
@@ -182,10 +232,16 @@ def environment_summary():
         'torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmpretrain',
         'mmrazor'
     ]
+    from .ops import mmcv_has_cuda_ops, mode_from_env, ops_fallback_active
     lines = [f'{name}: {_installed_version(name)}' for name in names]
     ops = 'yes' if importlib.util.find_spec('mmcv._ext') else 'no'
     lines.append(f'mmcv compiled ops: {ops}')
-    lines.append(f'CUDA available: {torch.cuda.is_available()}')
+    lines.append(f'mmcv CUDA ops: {"yes" if mmcv_has_cuda_ops() else "no"}')
+    lines.append(f'torch CUDA: {torch.version.cuda}, GPU visible: '
+                 f'{torch.cuda.is_available()}')
+    active = 'in use' if ops_fallback_active() else 'not in use'
+    lines.append(f'RoIAlign/NMS torchvision fallback: {mode_from_env()} '
+                 f'({active})')
     return '\n'.join(lines)
 
 
@@ -195,3 +251,5 @@ def apply():
     silence_known_warnings()
     patch_mmrazor()
     patch_checkpoint_loading()
+    from .ops import set_ops_fallback_from_env
+    set_ops_fallback_from_env()
