@@ -203,14 +203,36 @@ def patch_checkpoint_loading():
     def load_from_http(filename,
                        map_location=None,
                        model_dir=None,
-                       progress=True):
+                       progress=os.isatty(0)):
+        # mmengine's loader plus weights_only=False: rank 0 downloads into
+        # the hub cache while the other ranks wait, then they read that file
+        # (else every rank of a torchrun job fetches the teacher at once).
+        import torch
+        from mmengine.dist import get_dist_info
         from torch.hub import load_state_dict_from_url
-        return load_state_dict_from_url(
-            filename,
-            model_dir=model_dir,
-            map_location=map_location,
-            progress=progress,
-            weights_only=False)
+
+        def load():
+            return load_state_dict_from_url(
+                filename,
+                model_dir=model_dir,
+                map_location=map_location,
+                progress=progress,
+                weights_only=False)
+
+        rank, world_size = get_dist_info()
+        checkpoint = error = None
+        if rank == 0:
+            try:
+                checkpoint = load()
+            except Exception as exc:  # still release the waiting ranks
+                error = exc
+        if world_size > 1:
+            torch.distributed.barrier()
+        if error is not None:
+            raise error
+        if rank > 0:
+            checkpoint = load()
+        return checkpoint
 
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
