@@ -6,6 +6,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .determinism import set_cublas_workspace_config
 from .distributed import prepare_distributed
 from .setup_env import register_all_modules
 
@@ -33,6 +34,8 @@ def load_config(args):
     """The config of ``args.config`` with the common flags applied.
 
     The work dir defaults to ``./work_dirs/<config name>`` as in MMDetection.
+    A deterministic config also gets ``CUBLAS_WORKSPACE_CONFIG`` (see
+    :func:`~mmrlkd.utils.determinism.set_cublas_workspace_config`).
     """
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = Config.fromfile(args.config)
@@ -44,6 +47,7 @@ def load_config(args):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    set_cublas_workspace_config(cfg)
     return cfg
 
 
