@@ -15,12 +15,12 @@ import functools
 import torch
 
 
-def _autocast_available(device_type):
-    """Whether autocast exists for ``device_type`` (not for ``meta``)."""
-    check = getattr(torch.amp, 'is_autocast_available', None)
-    if check is None:  # torch < 2.4
+def _autocast_may_be_on(device_type):
+    """Whether autocast is on for ``device_type`` (``meta`` has none)."""
+    available = getattr(torch.amp, 'is_autocast_available', None)
+    if available is None:  # torch < 2.4: turn it off to be sure
         return device_type in ('cpu', 'cuda')
-    return check(device_type)
+    return available(device_type) and torch.is_autocast_enabled(device_type)
 
 
 def _as_float32(value):
@@ -33,8 +33,8 @@ def float32_loss(func):
     """Decorator: run ``func`` on float32 tensors with autocast disabled.
 
     Floating-point tensor arguments (positional or keyword, not nested) are
-    cast to float32; other arguments are passed unchanged. Autocast is
-    disabled for the device of the first such tensor.
+    cast to float32; other arguments are passed unchanged. Autocast, when
+    on, is turned off for the device of the first such tensor.
     """
 
     @functools.wraps(func)
@@ -45,9 +45,10 @@ def float32_loss(func):
         ]
         args = tuple(_as_float32(value) for value in args)
         kwargs = {key: _as_float32(value) for key, value in kwargs.items()}
-        if not tensors or not _autocast_available(tensors[0].device.type):
+        device_type = tensors[0].device.type if tensors else None
+        if device_type is None or not _autocast_may_be_on(device_type):
             return func(*args, **kwargs)
-        with torch.autocast(device_type=tensors[0].device.type, enabled=False):
+        with torch.autocast(device_type=device_type, enabled=False):
             return func(*args, **kwargs)
 
     return wrapper
