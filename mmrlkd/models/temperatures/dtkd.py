@@ -42,12 +42,14 @@ class DTKDTemperatureOutput(TemperatureOutput):
 class DTKDTemperature(BaseTemperatureProvider):
     """Per-instance teacher and student temperatures of equal sharpness.
 
-    Both temperatures lie in (0, 2 tau). The formula needs positive
-    sharpness on both sides; an instance whose teacher or student sharpness
-    is <= 0 (which includes a non-positive sum, where the official code
-    divides by zero or flips signs) falls back to ``tau`` for both models,
-    i.e. vanilla KD. Fallbacks are counted (``fallback_count``, logged as
-    ``temperature_fallbacks``, cumulative) and the first one is warned about.
+    Both temperatures lie in (0, 2 tau) whenever the two sharpnesses have
+    the same sign: both negative is fine (x + y < 0 too, so both ratios are
+    positive). The official formula breaks only where the signs differ (one
+    temperature negative), where a sharpness is 0 (a zero temperature) or
+    where x + y = 0 (division by zero); such an instance falls back to
+    ``tau`` for both models, i.e. vanilla KD. Fallbacks are counted
+    (``fallback_count``, logged as ``temperature_fallbacks``, cumulative)
+    and the first one is warned about.
 
     Args:
         tau (float): Reference temperature. Defaults to 4.0.
@@ -92,7 +94,8 @@ class DTKDTemperature(BaseTemperatureProvider):
             preds_S = preds_S.detach()
         x = self._sharpness(preds_T.detach())
         y = self._sharpness(preds_S)
-        valid = (x > 0) & (y > 0)
+        # Same strict sign on both sides (not x * y > 0, which underflows).
+        valid = ((x > 0) & (y > 0)) | ((x < 0) & (y < 0))
         total = torch.where(valid, x + y, torch.ones_like(x))
         t_tea = torch.where(valid, 2 * self.tau * x / total,
                             torch.full_like(x, self.tau))
@@ -105,9 +108,9 @@ class DTKDTemperature(BaseTemperatureProvider):
                 self._warned = True
                 print_log(
                     f'DTKDTemperature: {num_fallbacks.item()} instance(s) '
-                    f'with non-positive {self.sharpness} sharpness use '
-                    f'tau={self.tau} for teacher and student (counted in '
-                    'temperature_fallbacks; warned once)',
+                    f'with {self.sharpness} sharpness of mixed signs (or '
+                    f'0) use tau={self.tau} for teacher and student '
+                    '(counted in temperature_fallbacks; warned once)',
                     logger='current',
                     level=logging.WARNING)
         return DTKDTemperatureOutput(t_tea, t_stu, self.fallback_count.float())

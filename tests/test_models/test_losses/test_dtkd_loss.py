@@ -39,6 +39,28 @@ def test_loss_equals_a_per_instance_loop(alpha, beta, tau):
     torch.testing.assert_close(loss, total / len(student))
 
 
+def test_negative_maxima_keep_the_dynamic_temperatures():
+    # All logits negative: the official formula still holds (no fallback
+    # to tau), and the loss is the per-instance loop at those temperatures.
+    student, teacher, _ = batch()
+    student, teacher = student - 12.0, teacher - 25.0
+    assert (student.max(1).values < 0).all()
+    assert (teacher.max(1).values < 0).all()
+    temps = DTKDTemperature(tau=4.0)(student, teacher)
+    loss = DTKDLoss(
+        alpha=1.0, beta=0.5, tau=4.0, warmup=0)(
+            student, teacher, temperature=temps)
+    total = 0.0
+    for i in range(len(student)):
+        x, y = teacher[i].max(), student[i].max()
+        t_tea, t_stu = 2 * x / (x + y) * 4.0, 2 * y / (x + y) * 4.0
+        assert t_tea != 4.0
+        dynamic = t_tea * t_stu * kl_row(teacher[i], student[i], t_tea, t_stu)
+        vanilla = 16.0 * kl_row(teacher[i], student[i], 4.0, 4.0)
+        total = total + dynamic + 0.5 * vanilla
+    torch.testing.assert_close(loss, total / len(student))
+
+
 def test_reductions_and_gradient():
     student, teacher, _ = batch()
     student.requires_grad_(True)

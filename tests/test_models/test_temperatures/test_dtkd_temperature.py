@@ -43,12 +43,12 @@ def test_gradient_flows_through_the_student_sharpness_unless_detached():
     assert not out.student.requires_grad and not out.teacher.requires_grad
 
 
-def test_non_positive_sharpness_falls_back_to_tau_and_is_counted():
+def test_mixed_sign_sharpness_falls_back_to_tau_and_is_counted():
     student, teacher = positive_logits(num=6)
     teacher[1] = -0.1 * torch.rand(10) - 0.1  # x < 0 < x + y
     student[1, 0] = 5.0
-    student[2] = -torch.rand(10) - 20.0  # y < 0 and x + y < 0
-    student[3] = torch.linspace(-3.0, 2.0, 10)  # x + y == 0
+    student[2] = -torch.rand(10) - 20.0  # y < 0 < x, x + y < 0
+    student[3] = torch.linspace(-3.0, 2.0, 10)  # y > 0 > x, x + y == 0
     teacher[3] = -2.0
     student.requires_grad_(True)
     provider = DTKDTemperature(tau=3.0).train()
@@ -68,6 +68,44 @@ def test_non_positive_sharpness_falls_back_to_tau_and_is_counted():
     assert provider.fallback_count.item() == 6
     provider.eval()(student, teacher)
     assert provider.fallback_count.item() == 6
+
+
+def test_both_maxima_negative_use_the_official_formula():
+    # x, y < 0: x + y < 0 too, so 2x / (x + y) and 2y / (x + y) are
+    # positive and still give equal sharpness; no fallback is needed.
+    g = torch.Generator().manual_seed(3)
+    student = -torch.rand(5, 10, generator=g) * 4 - 0.5
+    teacher = -torch.rand(5, 10, generator=g) * 9 - 0.2
+    provider = DTKDTemperature(tau=2.0).train()
+    out = provider(student, teacher)
+    for i in range(5):
+        xi = max(float(v) for v in teacher[i])
+        yi = max(float(v) for v in student[i])
+        assert xi < 0 and yi < 0
+        assert out.teacher[i].item() == pytest.approx(2 * xi / (xi + yi) * 2)
+        assert out.student[i].item() == pytest.approx(2 * yi / (xi + yi) * 2)
+    assert (out.teacher > 0).all() and (out.student > 0).all()
+    torch.testing.assert_close(out.teacher + out.student, torch.full((5, ),
+                                                                     4.0))
+    assert provider.fallback_count.item() == 0
+
+
+def test_only_mixed_signs_or_a_zero_maximum_fall_back():
+    # Rows: (+, +), (-, -), (-, +), (+, -), sum 0, teacher max exactly 0.
+    student = torch.full((6, 4), -9.0)
+    teacher = torch.full((6, 4), -9.0)
+    maxima = [(2.0, 1.0), (-2.0, -1.0), (-2.0, 1.0), (2.0, -1.0), (-1.5, 1.5),
+              (0.0, 3.0)]
+    for i, (x, y) in enumerate(maxima):
+        teacher[i, 1], student[i, 2] = x, y
+    out = DTKDTemperature(tau=4.0).train()(student, teacher)
+    official = [(8 * x / (x + y), 8 * y / (x + y)) for x, y in maxima[:2]]
+    for i, (t_tea, t_stu) in enumerate(official):
+        assert out.teacher[i].item() == pytest.approx(t_tea)
+        assert out.student[i].item() == pytest.approx(t_stu)
+    assert torch.equal(out.teacher[2:], torch.full((4, ), 4.0))
+    assert torch.equal(out.student[2:], torch.full((4, ), 4.0))
+    assert out.statistics(6)['fallbacks'].item() == 4
 
 
 def test_statistics_cover_both_sides():
