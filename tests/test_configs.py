@@ -187,3 +187,77 @@ def test_config_trains_one_iteration(path):
         name for name in distill_losses if f'distill.{name}' not in log_vars
     ]
     assert not missing, f'configured losses {missing} were not computed'
+
+
+MV2_STUDENT = osp.join(ROOT, 'configs', 'detection',
+                       'faster-rcnn_mobilenetv2_fpn_1x_coco.py')
+MV2_KD = osp.join(ROOT, 'configs', 'detection',
+                  'kd_roi_faster-rcnn_r50_faster-rcnn_mobilenetv2_1x_coco.py')
+
+
+def build_detector(path, options=None):
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        return MODELS.build(cfg.model), cfg
+
+
+@pytest.mark.parametrize(
+    'options, channels', [(None, [24, 32, 96, 320]),
+                          ({
+                              'model.backbone.out_indices': (1, 2, 4, 7),
+                              'model.neck.in_channels': [24, 32, 96, 1280],
+                              'model.backbone.norm_cfg.requires_grad': True
+                          }, [24, 32, 96, 1280])],
+    ids=['mdistiller', 'mmdet_switch'])
+def test_mobilenetv2_student_feeds_its_stage_outputs_to_the_fpn(
+        options, channels):
+    detector, cfg = build_detector(MV2_STUDENT, options)
+    assert cfg.model.neck.in_channels == channels
+    backbone = detector.backbone
+    detector.train()
+    outs = backbone(torch.zeros(1, 3, 64, 96))
+    # Channels and strides 4, 8, 16, 32 of what the backbone returns.
+    assert [o.shape[1] for o in outs] == channels
+    assert [(o.shape[2], o.shape[3]) for o in outs] == [(16, 24), (8, 12),
+                                                        (4, 6), (2, 3)]
+    assert len(detector.neck(outs)) == 5
+    norms = [
+        m for m in backbone.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    # norm_eval: BN statistics frozen in training mode, either way.
+    assert norms and not any(m.training for m in norms)
+    affine_trained = options is not None
+    assert all(p.requires_grad == affine_trained for m in norms
+               for p in m.parameters())
+    # mdistiller's: no 1,280-channel conv, and every kept parameter is
+    # used (a forward/backward reaches all the trainable ones).
+    assert hasattr(backbone, 'conv2') == affine_trained
+    sum(o.sum() for o in backbone(torch.rand(1, 3, 64, 64))).backward()
+    assert all(p.grad is not None for p in backbone.parameters()
+               if p.requires_grad)
+
+
+def test_detection_teacher_trains_with_frozen_bn_as_in_eval_mode():
+    detector, _ = build_detector(MV2_KD, {'model.teacher_ckpt': None})
+    teacher = detector.teacher
+    detector.train()
+    # MMRazor's SingleTeacherDistill.train: the teacher follows the model
+    # into training mode, its BN layers are put back in eval mode.
+    assert teacher.training and teacher.roi_head.bbox_head.training
+    norms = [
+        m for m in teacher.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    assert norms and not any(m.training for m in norms)
+    assert not any(p.requires_grad for p in teacher.parameters())
+    inputs = torch.rand(2, 3, 64, 64)
+    rois = torch.tensor([[0, 2.0, 3.0, 40.0, 50.0], [1, 10.0, 0.0, 60.0, 30.0],
+                         [1, 0.0, 0.0, 64.0, 64.0]])
+    in_training = detector.teacher_roi_logits(inputs, rois)
+    teacher.eval()
+    torch.testing.assert_close(in_training,
+                               detector.teacher_roi_logits(inputs, rois))
+    assert in_training.shape == (3, 81)

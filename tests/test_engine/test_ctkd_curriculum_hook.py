@@ -101,6 +101,39 @@ def test_ctkd_in_a_runner_follows_the_curriculum_and_dumps(tmp_path):
             [means[dump['iter'] - 1]] * 8, rel=1e-5)
 
 
+@pytest.mark.parametrize('config', [
+    'ctkd_roi_faster-rcnn_r101_faster-rcnn_r18_1x_coco.py',
+    'ctkd_roi_faster-rcnn_r50_faster-rcnn_mobilenetv2_1x_coco.py'
+])
+def test_coco_ctkd_curriculum_moves_every_iteration_of_epoch_one(
+        config, tmp_path):
+    # The COCO configs' hook, unchanged, on a DigitPairs CTKD run of 4
+    # iterations per epoch: lambda must rise within the first epoch (counted
+    # in whole epochs, a 1-epoch curriculum is lambda_1 = 1 at once).
+    hooks = Config.fromfile(osp.join(ROOT, 'configs', 'detection',
+                                     config)).custom_hooks
+    assert [h['type'] for h in hooks] == ['mmrlkd.CTKDCurriculumHook']
+    runner = tiny_runner(
+        'ctkd_resnet56_resnet8w4_digitpairs.py',
+        tmp_path,
+        **{'train_dataloader.batch_size': 4},
+        custom_hooks=hooks)
+    runner.train()
+    lambdas = runner.message_hub.get_scalar('train/ctkd/lambda').data[0]
+    # Iteration k (1-based) of K = 4 per epoch: (1 - cos(pi k / K)) / 2,
+    # 1 from the first epoch's last iteration on.
+    expected = [(1 - math.cos(math.pi * k / 4)) / 2 for k in (1, 2, 3)]
+    assert lambdas.tolist() == pytest.approx(expected + [1.0] * 5)
+    assert lambdas[0] < 0.2
+    assert runner.model.temperature_provider.grl_lambda == 1.0
+
+
+def test_convert_to_iter_based_needs_epochs():
+    from mmrlkd.engine import CTKDCurriculumHook
+    with pytest.raises(ValueError, match='by_epoch'):
+        CTKDCurriculumHook(by_epoch=False, convert_to_iter_based=True)
+
+
 def test_curriculum_hook_needs_a_ctkd_provider(tmp_path):
     runner = tiny_runner(
         'dtkd_resnet56_resnet8w4_digitpairs.py',

@@ -15,7 +15,8 @@ def cosine_lambda(progress, length, lambda_min=0.0, lambda_max=1.0):
     lambda_max from n = E on.
 
     Args:
-        progress (int): n, the 1-based epoch (or iteration).
+        progress (int | float): n, the 1-based epoch (or iteration); a
+            fraction of epochs when the hook converts to iterations.
         length (int): E, the length of the curriculum; 0 means no
             curriculum (lambda_max at once).
     """
@@ -34,14 +35,21 @@ class CTKDCurriculumHook(Hook):
     ``decay_epochs`` (10 on CIFAR, 5 on ImageNet in the paper), then stays.
     As in the official code, lambda is constant within an epoch and epoch n
     (1-based) trains with lambda_n; with ``by_epoch=False`` the length and
-    n count iterations (iteration-based schedules, e.g. detection). It is
-    recomputed from the runner's epoch or iteration, so resuming needs no
-    state. Logged as ``ctkd/lambda``.
+    n count iterations (iteration-based schedules). With
+    ``convert_to_iter_based=True`` the length stays in epochs but lambda
+    moves every iteration: iteration k (1-based) trains with lambda at
+    n = k / (iterations per epoch), so a curriculum of one epoch (the COCO
+    configs) starts near lambda_min instead of at lambda_1 = lambda_max,
+    whatever the number of GPUs. It is recomputed from the runner's epoch or
+    iteration, so resuming needs no state. Logged as ``ctkd/lambda``.
 
     Args:
         decay_epochs (int): E, the curriculum's length. Defaults to 10.
         by_epoch (bool): E and n count epochs (else iterations).
             Defaults to True.
+        convert_to_iter_based (bool): With ``by_epoch``, update lambda
+            every iteration at fractional epochs (as MMEngine's parameter
+            schedulers' option of that name). Defaults to False.
         lambda_min (float): Strength at the start. Defaults to 0.0.
         lambda_max (float): Strength from E on. Defaults to 1.0.
 
@@ -55,6 +63,7 @@ class CTKDCurriculumHook(Hook):
     def __init__(self,
                  decay_epochs=10,
                  by_epoch=True,
+                 convert_to_iter_based=False,
                  lambda_min=0.0,
                  lambda_max=1.0):
         if decay_epochs < 0:
@@ -62,8 +71,12 @@ class CTKDCurriculumHook(Hook):
         if not 0 <= lambda_min <= lambda_max:
             raise ValueError('need 0 <= lambda_min <= lambda_max, got '
                              f'{lambda_min} and {lambda_max}')
+        if convert_to_iter_based and not by_epoch:
+            raise ValueError('convert_to_iter_based=True needs by_epoch=True '
+                             '(the curriculum is then counted in epochs)')
         self.decay_epochs = decay_epochs
         self.by_epoch = by_epoch
+        self.convert_to_iter_based = convert_to_iter_based
         self.lambda_min = lambda_min
         self.lambda_max = lambda_max
 
@@ -91,7 +104,10 @@ class CTKDCurriculumHook(Hook):
                 'never reaches lambda_max')
 
     def current_lambda(self, runner):
-        progress = (runner.epoch if self.by_epoch else runner.iter) + 1
+        if self.convert_to_iter_based:
+            progress = (runner.iter + 1) / len(runner.train_dataloader)
+        else:
+            progress = (runner.epoch if self.by_epoch else runner.iter) + 1
         return cosine_lambda(progress, self.decay_epochs, self.lambda_min,
                              self.lambda_max)
 
