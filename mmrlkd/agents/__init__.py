@@ -3,7 +3,8 @@
 Nothing here imports OpenMMLab; the temperature provider and the agent hook
 wire it into training.
 """
-from .agent import RLKDAgent
+from .agent import RLKDAgent, full_precision
+from .distributed import AgentSync
 from .mtkd_agent import MTKDAgent, normalised_reward
 from .mtkd_policy import MTKDPolicy
 from .mtkd_state import heuristic_weights, mtkd_state
@@ -18,11 +19,12 @@ from .state import instance_states, state_dim
 from .state_updater import StateUpdater, state_updater_loss
 
 __all__ = [
-    'EpisodeBuffer', 'PPOUpdater', 'TemperaturePolicy', 'batch_performance',
-    'clipped_surrogate_loss', 'compute_gae', 'instance_states',
-    'linear_warmup_scale', 'official_cosine_scale', 'state_dim', 'RLKDAgent',
-    'RewardCorrector', 'StateUpdater', 'redistribute_return',
-    'return_decomposition_loss', 'state_updater_loss'
+    'AgentSync', 'full_precision', 'EpisodeBuffer', 'PPOUpdater',
+    'TemperaturePolicy', 'batch_performance', 'clipped_surrogate_loss',
+    'compute_gae', 'instance_states', 'linear_warmup_scale',
+    'official_cosine_scale', 'state_dim', 'RLKDAgent', 'RewardCorrector',
+    'StateUpdater', 'redistribute_return', 'return_decomposition_loss',
+    'state_updater_loss'
 ]
 __all__ += [
     'MTKDAgent', 'MTKDPolicy', 'heuristic_weights', 'mtkd_state',

@@ -32,7 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Dirichlet
 
+from .agent import full_precision
 from .mtkd_policy import MTKDPolicy
+from .ppo import move_optimizer
 
 UPDATE_RULES = ('upstream', 'policy_gradient')
 
@@ -47,9 +49,9 @@ def normalised_reward(reward, eps=1e-12):
     if reward.numel() < 2:
         return torch.zeros_like(reward)
     std = reward.std()
-    if not std > eps:
-        return torch.zeros_like(reward)
-    return ((reward - reward.mean()) / std).clamp(0, 1)
+    # A device-side choice: no host sync in the training step.
+    normalised = ((reward - reward.mean()) / std.clamp_min(eps)).clamp(0, 1)
+    return torch.where(std > eps, normalised, torch.zeros_like(reward))
 
 
 def upstream_agent_loss(w_l, w_f, reward):
@@ -103,9 +105,10 @@ class MTKDAgent:
             Defaults to 1000.
 
     Attributes:
-        grad_sync (callable, optional): Called on the policy's parameters
-            after each backward pass, e.g. to average gradients over
-            processes.
+        sync (AgentSync, optional): Averages each step's gradients over
+            processes (one flat bucket); None in a single process. Every
+            process stores one batch per iteration, so all take the same
+            number of steps.
     """
 
     def __init__(self,
@@ -133,7 +136,7 @@ class MTKDAgent:
             self.policy.parameters(), lr=lr, momentum=momentum)
         self.buffer = deque(maxlen=int(buffer_size))
         self.dropped = 0  # batches pushed out of a full buffer
-        self.grad_sync = None
+        self.sync = None
 
     @property
     def samples_actions(self):
@@ -149,7 +152,8 @@ class MTKDAgent:
         """
         was_training = self.policy.training
         self.policy.eval()
-        w_l, w_f = self.policy(state)
+        with full_precision(state.device):
+            w_l, w_f = self.policy(state.float())
         self.policy.train(was_training)
         if explore and self.samples_actions:
             w_l = sample_dirichlet(w_l, self.concentration)
@@ -182,29 +186,34 @@ class MTKDAgent:
         """One SGD step per stored batch, then clear the buffer.
 
         Returns:
-            dict[str, float]: ``agent_loss`` (mean over the steps) and
-            ``agent_batches``; empty when the buffer was empty.
+            dict: ``agent_loss`` (mean over the steps, a 0-dim tensor: no
+            host sync per step) and ``agent_batches`` (an int); empty when
+            the buffer was empty.
         """
         if not self.buffer:
             return {}
         self.policy.train()
+        params = list(self.policy.parameters())
         losses = []
-        for item in self.buffer:
-            loss = self._loss(item)
-            self.optimizer.zero_grad()
-            loss.backward()
-            if self.grad_sync is not None:
-                self.grad_sync(self.policy.parameters())
-            self.optimizer.step()
-            losses.append(loss.item())
+        with full_precision(params[0].device):
+            for item in self.buffer:
+                loss = self._loss(item)
+                self.optimizer.zero_grad()
+                loss.backward()
+                if self.sync is not None:
+                    self.sync.average_gradients(params)
+                self.optimizer.step()
+                losses.append(loss.detach())
         self.buffer.clear()
         return dict(
-            agent_loss=sum(losses) / len(losses), agent_batches=len(losses))
+            agent_loss=torch.stack(losses).mean(), agent_batches=len(losses))
 
     def to(self, *args, **kwargs):
-        """Move the policy and the buffered experience."""
+        """Move the policy, the optimizer's state and the buffered
+        experience."""
         self.policy.to(*args, **kwargs)
         device = next(self.policy.parameters()).device
+        move_optimizer(self.optimizer, self.policy.parameters(), device)
         for item in self.buffer:
             for key, value in item.items():
                 item[key] = tuple(v.to(device) for v in value) \

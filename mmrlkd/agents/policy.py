@@ -103,13 +103,16 @@ class TemperaturePolicy(nn.Module):
         return -0.5 * z.square() - log_std - _LOG_SQRT_2PI
 
     @torch.no_grad()
-    def act(self, states, deterministic=False):
+    def act(self, states, deterministic=False, generator=None):
         """Choose one temperature per instance, without host syncs.
 
         Args:
             states (Tensor): States of shape (N, D).
             deterministic (bool): Use the mean action (evaluation) instead
                 of sampling. Defaults to False.
+            generator (torch.Generator, optional): Source of the sampling
+                noise (the agent's own, so that processes explore
+                differently). Defaults to torch's global generator.
 
         Returns:
             dict[str, Tensor]: ``action`` (pre-squash), ``log_prob`` (of
@@ -119,7 +122,12 @@ class TemperaturePolicy(nn.Module):
         if deterministic:
             action = mu
         else:
-            action = mu + log_std.exp() * torch.randn_like(mu)
+            noise = torch.randn(
+                mu.shape,
+                generator=generator,
+                dtype=mu.dtype,
+                device=mu.device)
+            action = mu + log_std.exp() * noise
         return dict(
             action=action,
             log_prob=self._log_prob(action, mu, log_std),

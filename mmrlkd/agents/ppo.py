@@ -38,9 +38,9 @@ def clipped_surrogate_loss(ratio, advantages, clip_coef):
     return pg_loss, clipfrac
 
 
-def _float(value):
-    """A diagnostic as a Python float; NaN for a loop that did not run."""
-    return math.nan if value is None else float(value.detach())
+def _nan(reference):
+    """A NaN diagnostic on ``reference``'s device (a loop that did not run)."""
+    return reference.new_full((), math.nan)
 
 
 def _adam(params, lr):
@@ -54,6 +54,45 @@ def _adam(params, lr):
         return torch.optim.Adam(params, lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(params, lr)
+
+
+def move_optimizer(optimizer, params, device):
+    """Point ``optimizer`` at ``params`` and move its state to ``device``.
+
+    Call it after moving the parameters' module. ``.to()`` swaps a
+    parameter's data in place between devices of one kind (CPU, CUDA), but
+    creates new parameter objects for others ('meta', or always under
+    ``torch.__future__.set_overwrite_module_params_on_conversion``), which
+    would leave the optimizer stepping the old ones. The state is moved
+    too: ``Optimizer.load_state_dict`` puts it on the parameters' device,
+    a later ``.to()`` leaves it behind. An unfused, non-capturable optimizer
+    keeps its step count on the CPU by design (it reads it on the host), so
+    that one stays.
+
+    Args:
+        optimizer (Optimizer): Built on parameters in the same order.
+        params (Iterable[Parameter]): The module's current parameters.
+        device (torch.device): Where they now live.
+    """
+    params = list(params)
+    old = [p for group in optimizer.param_groups for p in group['params']]
+    if len(old) != len(params):
+        raise ValueError(f'the optimizer has {len(old)} parameters, got '
+                         f'{len(params)}')
+    new = dict(zip(map(id, old), params))
+    for group in optimizer.param_groups:
+        group['params'] = [new[id(p)] for p in group['params']]
+    on_host = 'step' if not (optimizer.defaults.get('fused')
+                             or optimizer.defaults.get('capturable')) else None
+    states = list(optimizer.state.items())
+    optimizer.state.clear()
+    for param, state in states:
+        optimizer.state[new.get(id(param), param)] = {
+            key:
+            value.to(device)
+            if torch.is_tensor(value) and key != on_host else value
+            for key, value in state.items()
+        }
 
 
 def _check_range(name, value, low, high, low_open=False):
@@ -94,11 +133,14 @@ class PPOUpdater:
         entropy_coef (float): Entropy bonus weight in the actor loss.
             Defaults to 0.0.
         target_kl (float, optional): Stop the actor epochs once the
-            approximate KL exceeds it. Defaults to None.
-        grad_sync (callable, optional): Called as ``grad_sync(parameters)``
-            after each backward and before clipping, e.g. an all-reduce of
-            the gradients so that every process takes the same step.
-            Defaults to None.
+            approximate KL (averaged over processes) exceeds it; costs one
+            host sync per actor epoch. Defaults to None.
+
+    Attributes:
+        sync (AgentSync, optional): Averages each step's gradients over
+            processes (one flat bucket) and agrees on the minibatch count;
+            None in a single process.
+        generator (torch.Generator, optional): Shuffles the minibatches.
     """
 
     def __init__(self,
@@ -114,8 +156,7 @@ class PPOUpdater:
                  gae_lambda=0.95,
                  normalize_advantages=True,
                  entropy_coef=0.0,
-                 target_kl=None,
-                 grad_sync=None):
+                 target_kl=None):
         _check_range('actor_lr', actor_lr, 0, math.inf, low_open=True)
         _check_range('critic_lr', critic_lr, 0, math.inf, low_open=True)
         _check_range('clip_coef', clip_coef, 0, math.inf, low_open=True)
@@ -131,8 +172,6 @@ class PPOUpdater:
         _check_range('entropy_coef', entropy_coef, 0, math.inf)
         if target_kl is not None:
             _check_range('target_kl', target_kl, 0, math.inf, low_open=True)
-        if grad_sync is not None and not callable(grad_sync):
-            raise ValueError('grad_sync must be callable or None')
         self.policy = policy
         self.clip_coef = clip_coef
         self.actor_epochs = int(actor_epochs)
@@ -144,28 +183,81 @@ class PPOUpdater:
         self.normalize_advantages = normalize_advantages
         self.entropy_coef = entropy_coef
         self.target_kl = target_kl
-        self.grad_sync = grad_sync
-        self.actor_params = list(policy.actor_parameters())
+        self.sync = None
+        self.generator = None
+        self.actor_params = policy.actor_parameters()
         self.critic_params = list(policy.critic_parameters())
         self.actor_optimizer = _adam(self.actor_params, actor_lr)
         self.critic_optimizer = _adam(self.critic_params, critic_lr)
 
-    def _step(self, optimizer, params, loss):
+    def _step(self, optimizer, params, loss, weight, extras=None):
+        """Backward, average over processes, clip, step.
+
+        Returns:
+            Tensor | None: ``extras`` averaged over processes.
+        """
         optimizer.zero_grad()
         loss.backward()
-        if self.grad_sync is not None:
-            self.grad_sync(params)
+        if self.sync is not None:
+            extras = self.sync.average_gradients(params, weight, extras)
         if self.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(params, self.max_grad_norm, foreach=True)
         optimizer.step()
+        return extras
 
-    def _minibatches(self, batch_size, device):
-        """Index tensors of one epoch; shuffled only if there are several."""
-        minibatch_size = self.minibatch_size or batch_size
-        if minibatch_size >= batch_size:
-            return [torch.arange(batch_size, device=device)]
-        b_inds = torch.randperm(batch_size, device=device)
-        return b_inds.split(minibatch_size)
+    def num_minibatches(self, min_size, max_size):
+        """Minibatches per epoch, the same on every process.
+
+        ``ceil(max_size / minibatch_size)`` over the largest episode, but
+        never more than the smallest episode has steps, so no process gets
+        an empty minibatch.
+
+        Args:
+            min_size (int): The smallest episode's steps (over processes).
+            max_size (int): The largest episode's steps.
+        """
+        if self.minibatch_size is None:
+            return 1
+        return max(1, min(math.ceil(max_size / self.minibatch_size), min_size))
+
+    def _minibatches(self, batch_size, count, device):
+        """Indices of one epoch's ``count`` minibatches (shuffled if > 1)."""
+        if count == 1:
+            return [slice(None)]
+        b_inds = torch.randperm(
+            batch_size, generator=self.generator, device=device)
+        return b_inds.tensor_split(count)
+
+    def agreed_sizes(self, tensors):
+        """Check the inputs; agree over processes on whether to learn.
+
+        One host sync (and one all-reduce across processes): the local
+        verdict (a non-empty episode, every value finite) and the episode
+        size travel together, so all processes skip together and split
+        their episodes into the same number of minibatches.
+
+        Args:
+            tensors (Sequence[Tensor]): Every input of the update; the first
+                one's length is the episode's.
+
+        Returns:
+            tuple[int, int] | None: The smallest and the largest episode
+            over processes, or None when any process cannot learn.
+        """
+        num = tensors[0].shape[0]
+        device = tensors[0].device
+        finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+        local = torch.stack([
+            finite.to(torch.float64),
+            torch.full((), num, dtype=torch.float64, device=device),
+            torch.full((), -num, dtype=torch.float64, device=device)
+        ]) if num else torch.zeros(
+            3, dtype=torch.float64, device=device)
+        verdict, min_size, neg_max_size = (self.sync.agree(local) if self.sync
+                                           is not None else local).tolist()
+        if verdict < 1 or min_size < 1:
+            return None
+        return int(min_size), int(-neg_max_size)
 
     def update(self,
                states,
@@ -173,7 +265,8 @@ class PPOUpdater:
                old_log_probs,
                values,
                rewards,
-               last_value=0.0):
+               last_value=0.0,
+               sizes=None):
         """Run the actor and critic epochs on one episode.
 
         Args:
@@ -184,11 +277,15 @@ class PPOUpdater:
             rewards (Tensor): Per-step rewards, shape (T,).
             last_value (float | Tensor): Bootstrap value after the last step
                 (0: terminal). Defaults to 0.0.
+            sizes (tuple[int, int], optional): :meth:`agreed_sizes` of the
+                caller, who then vouches for the inputs; None checks them
+                here (one host sync).
 
         Returns:
-            dict[str, float]: Diagnostics; ``skipped`` is 1.0 (networks
-            untouched, entries other than ``std`` NaN) for an empty episode
-            or non-finite inputs.
+            dict[str, Tensor]: 0-dim diagnostics on the policy's device;
+            ``skipped`` is 1 (networks untouched, entries other than
+            ``std`` NaN) for an empty episode or non-finite inputs on any
+            process.
         """
         batch_size = rewards.shape[0]
         if states.shape[:1] != rewards.shape or any(
@@ -196,10 +293,13 @@ class PPOUpdater:
                 for t in (actions, old_log_probs, values)):
             raise ValueError('states (T, D), actions, old_log_probs, values '
                              'and rewards (T,) must agree on T')
-        inputs = (states, actions, old_log_probs, values, rewards,
-                  torch.as_tensor(last_value))
-        if batch_size == 0 or not all(torch.isfinite(t).all() for t in inputs):
+        if sizes is None:
+            sizes = self.agreed_sizes(
+                (states, actions, old_log_probs, values, rewards,
+                 torch.as_tensor(last_value).to(rewards)))
+        if sizes is None:
             return self._skipped()
+        count = self.num_minibatches(*sizes)
 
         advantages, returns = compute_gae(rewards, values, self.gamma,
                                           self.gae_lambda, last_value)
@@ -216,8 +316,9 @@ class PPOUpdater:
         # Actor: clipped surrogate on the (normalised) advantages.
         clipfracs = []
         pg_loss = approx_kl = old_approx_kl = entropy_loss = None
+        actor_epochs_run = 0
         for epoch in range(self.actor_epochs):
-            for mb_inds in self._minibatches(batch_size, states.device):
+            for mb_inds in self._minibatches(batch_size, count, states.device):
                 newlogprob, entropy = self.policy.log_prob_and_entropy(
                     b_obs[mb_inds], b_actions[mb_inds])
                 logratio = newlogprob - b_logprobs[mb_inds]
@@ -231,50 +332,69 @@ class PPOUpdater:
                 clipfracs.append(clipfrac)
                 entropy_loss = entropy.mean()
                 loss = pg_loss - self.entropy_coef * entropy_loss
-                self._step(self.actor_optimizer, self.actor_params, loss)
+                approx_kl = self._step(self.actor_optimizer, self.actor_params,
+                                       loss, ratio.shape[0],
+                                       approx_kl.reshape(1)).reshape(())
+            actor_epochs_run = epoch + 1
             if self.target_kl is not None and approx_kl > self.target_kl:
                 break
-        actor_epochs_run = epoch + 1 if self.actor_epochs else 0
 
         # Critic: regression of V(s) on the GAE returns.
         v_loss = None
         for epoch in range(self.critic_epochs):
-            for mb_inds in self._minibatches(batch_size, states.device):
+            for mb_inds in self._minibatches(batch_size, count, states.device):
                 newvalue = self.policy.value(b_obs[mb_inds])
                 v_loss = ((newvalue - b_returns[mb_inds])**2).mean()
-                self._step(self.critic_optimizer, self.critic_params, v_loss)
+                self._step(self.critic_optimizer, self.critic_params, v_loss,
+                           newvalue.shape[0])
 
+        reference = returns.new_zeros(())
         var_y = returns.var(unbiased=False)
         explained_var = 1 - (returns - b_values).var(unbiased=False) / var_y
+        if batch_size < 2:
+            explained_var = _nan(reference)
+        else:
+            explained_var = torch.where(var_y > 0, explained_var,
+                                        _nan(reference))
+
+        def diagnostic(value):
+            return _nan(reference) if value is None else value.detach()
 
         with torch.no_grad():
             std = self.policy.log_std.exp().mean()
         return dict(
-            policy_loss=_float(pg_loss),
-            value_loss=_float(v_loss),
-            entropy=_float(entropy_loss),
-            old_approx_kl=_float(old_approx_kl),
-            approx_kl=_float(approx_kl),
-            clip_fraction=_float(
+            policy_loss=diagnostic(pg_loss),
+            value_loss=diagnostic(v_loss),
+            entropy=diagnostic(entropy_loss),
+            old_approx_kl=diagnostic(old_approx_kl),
+            approx_kl=diagnostic(approx_kl),
+            clip_fraction=diagnostic(
                 torch.stack(clipfracs).mean() if clipfracs else None),
-            explained_variance=(math.nan if batch_size < 2 or var_y == 0 else
-                                float(explained_var)),
-            std=float(std),
-            advantage_mean=float(advantages.mean()),
-            return_mean=float(returns.mean()),
-            actor_epochs=float(actor_epochs_run),
-            skipped=0.0)
+            explained_variance=explained_var.detach(),
+            std=std,
+            advantage_mean=advantages.mean(),
+            return_mean=returns.mean(),
+            actor_epochs=reference + actor_epochs_run,
+            skipped=reference.clone())
 
     def _skipped(self):
         """Diagnostics of an update that did not run (same keys, NaN)."""
         keys = ('policy_loss', 'value_loss', 'entropy', 'old_approx_kl',
-                'approx_kl', 'clip_fraction', 'explained_variance', 'std',
+                'approx_kl', 'clip_fraction', 'explained_variance',
                 'advantage_mean', 'return_mean', 'actor_epochs')
-        diagnostics = dict.fromkeys(keys, math.nan)
         with torch.no_grad():
-            diagnostics.update(
-                std=float(self.policy.log_std.exp().mean()), skipped=1.0)
+            std = self.policy.log_std.exp().mean()
+        diagnostics = {key: _nan(std) for key in keys}
+        diagnostics.update(std=std, skipped=std.new_ones(()))
         return diagnostics
+
+    def to(self, device):
+        """Follow the policy (moved by its owner) with both optimizers."""
+        self.actor_params = self.policy.actor_parameters()
+        self.critic_params = list(self.policy.critic_parameters())
+        move_optimizer(self.actor_optimizer, self.actor_params, device)
+        move_optimizer(self.critic_optimizer, self.critic_params, device)
+        return self
 
     def state_dict(self):
         """Both optimizers' states (the policy is saved on its own)."""

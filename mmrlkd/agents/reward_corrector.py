@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pad_sequence
 
-from .ppo import _adam, _check_int, _check_range
+from .ppo import _adam, _check_int, _check_range, move_optimizer
 
 
 def return_decomposition_loss(predictions,
@@ -184,9 +184,10 @@ class RewardCorrector:
         replay_size (int): Episodes trained on together. Defaults to 16.
         final_weight (float): w1 of eq. (11). Defaults to 1.0.
         aux_weight (float): w2 of eq. (11). Defaults to 0.5.
-        grad_sync (callable, optional): Called as ``grad_sync(parameters)``
-            after each backward (e.g. an all-reduce across processes).
-            Defaults to None.
+
+    Attributes:
+        sync (AgentSync, optional): Averages each step's gradients over
+            processes; None in a single process.
     """
 
     def __init__(self,
@@ -196,8 +197,7 @@ class RewardCorrector:
                  epochs=1,
                  replay_size=16,
                  final_weight=1.0,
-                 aux_weight=0.5,
-                 grad_sync=None):
+                 aux_weight=0.5):
         _check_int('state_dim', state_dim, 1)
         _check_int('hidden_dim', hidden_dim, 1)
         _check_range('lr', lr, 0, math.inf, low_open=True)
@@ -205,14 +205,12 @@ class RewardCorrector:
         _check_int('replay_size', replay_size, 1)
         _check_range('final_weight', final_weight, 0, math.inf)
         _check_range('aux_weight', aux_weight, 0, math.inf)
-        if grad_sync is not None and not callable(grad_sync):
-            raise ValueError('grad_sync must be callable or None')
         self.network = ReturnDecompositionNet(int(state_dim), int(hidden_dim))
         self.epochs = int(epochs)
         self.replay = deque(maxlen=int(replay_size))
         self.final_weight = final_weight
         self.aux_weight = aux_weight
-        self.grad_sync = grad_sync
+        self.sync = None
         self.params = list(self.network.parameters())
         self.optimizer = _adam(self.params, lr)
 
@@ -234,10 +232,12 @@ class RewardCorrector:
         if len(set(lengths)) == 1:
             return (torch.stack(states), torch.stack(temperatures),
                     torch.stack(returns), None)
-        device = temperatures[0].device
+        # Made on the device from the shapes: no host-to-device copy.
+        lengths = torch.stack(
+            [torch.ones_like(t, dtype=torch.long).sum() for t in temperatures])
         return (pad_sequence(states, batch_first=True),
-                pad_sequence(temperatures, batch_first=True),
-                torch.stack(returns), torch.tensor(lengths, device=device))
+                pad_sequence(temperatures,
+                             batch_first=True), torch.stack(returns), lengths)
 
     def update(self, states, temperatures, episode_return):
         """Train on the replay after adding this episode.
@@ -264,8 +264,8 @@ class RewardCorrector:
                 episode_loss = losses[-1].detach()
             self.optimizer.zero_grad()
             losses.mean().backward()
-            if self.grad_sync is not None:
-                self.grad_sync(self.params)
+            if self.sync is not None:
+                self.sync.average_gradients(self.params)
             self.optimizer.step()
         if episode_loss is None:
             with torch.no_grad():
@@ -289,11 +289,22 @@ class RewardCorrector:
             ])
 
     def load_state_dict(self, state_dict):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned, on the network's device.
+        """
         self.network.load_state_dict(state_dict['network'])
         self.optimizer.load_state_dict(state_dict['optimizer'])
-        device = self.network.baseline.device
         self.replay.clear()
-        self.replay.extend(
-            tuple(t.to(device) for t in episode)
-            for episode in state_dict['replay'])
+        self.replay.extend(state_dict['replay'])
+        self.to(self.network.baseline.device)
+
+    def to(self, device):
+        """Move the network, the optimizer's state and the replay."""
+        self.network.to(device)
+        self.params = list(self.network.parameters())
+        move_optimizer(self.optimizer, self.params, device)
+        replay = [
+            tuple(t.to(device) for t in episode) for episode in self.replay
+        ]
+        self.replay.clear()
+        self.replay.extend(replay)
+        return self

@@ -9,6 +9,37 @@ _FIELDS = ('states', 'policy_states', 'actions', 'log_probs', 'values',
            'rewards')
 _STATE_FIELDS = ('states', 'policy_states')
 
+_GAE_BLOCK = 256
+
+
+def _discounted_suffix_sums(deltas, discount):
+    """``A_t = sum_{l >= 0} discount^l * delta_{t+l}`` on the device.
+
+    A reverse scan written as matrix products over blocks of
+    ``_GAE_BLOCK`` steps (a triangular matrix of powers inside a block, the
+    next block's first value carried back into it), so it launches a few
+    kernels per block, never a host round trip, and needs
+    O(T * block) memory.
+    """
+    steps = deltas.shape[0]
+    lags = torch.arange(
+        min(steps, _GAE_BLOCK), dtype=deltas.dtype, device=deltas.device)
+    lag = lags.unsqueeze(0) - lags.unsqueeze(1)  # s - t
+    powers = torch.pow(float(discount), lag.clamp_min(0))
+    within = torch.where(lag >= 0, powers, torch.zeros_like(powers))
+    advantages = torch.empty_like(deltas)
+    carry = None
+    for start in reversed(range(0, steps, _GAE_BLOCK)):
+        end = min(start + _GAE_BLOCK, steps)
+        size = end - start
+        block = within[:size, :size] @ deltas[start:end]
+        if carry is not None:
+            # discount^(end - t) for t in [start, end): steps to the carry.
+            block = block + within[:size, size - 1] * discount * carry
+        advantages[start:end] = block
+        carry = block[0]
+    return advantages
+
 
 def compute_gae(rewards, values, gamma=0.99, gae_lambda=0.95, last_value=0.0):
     """Generalised advantage estimates and returns for one episode.
@@ -26,8 +57,9 @@ def compute_gae(rewards, values, gamma=0.99, gae_lambda=0.95, last_value=0.0):
     (0 by default; pass a critic estimate to bootstrap instead). The returns,
     i.e. the critic's regression targets, are ``A_t + V(s_t)``.
 
-    The backward sweep runs on Python floats in double precision: one host
-    transfer instead of T small device kernels.
+    The backward sweep is a discounted reverse scan, computed on the
+    device in double precision by blocked matrix products (no Python loop
+    over steps, no host sync).
 
     Args:
         rewards (Tensor): Rewards r_t of shape (T,).
@@ -44,19 +76,18 @@ def compute_gae(rewards, values, gamma=0.99, gae_lambda=0.95, last_value=0.0):
     if rewards.dim() != 1 or rewards.shape != values.shape:
         raise ValueError('rewards and values must both have shape (T,), got '
                          f'{tuple(rewards.shape)} and {tuple(values.shape)}')
-    reward_list = rewards.detach().double().cpu().tolist()
-    value_list = values.detach().double().cpu().tolist()
-    advantage_list = [0.0] * len(reward_list)
-    next_value = float(last_value)
-    lastgaelam = 0.0
-    for t in reversed(range(len(reward_list))):
-        delta = reward_list[t] + gamma * next_value - value_list[t]
-        lastgaelam = delta + gamma * gae_lambda * lastgaelam
-        advantage_list[t] = lastgaelam
-        next_value = value_list[t]
-    advantages = torch.tensor(
-        advantage_list, dtype=values.dtype, device=values.device)
-    return advantages, advantages + values.detach()
+    values = values.detach()
+    rewards64 = rewards.detach().double()
+    values64 = values.double()
+    if torch.is_tensor(last_value):
+        last = last_value.detach().reshape(1).to(values64)
+    else:
+        last = values64.new_full((1, ), float(last_value))
+    next_values = torch.cat([values64[1:], last])
+    deltas = rewards64 + gamma * next_values - values64
+    advantages = _discounted_suffix_sums(deltas, gamma * gae_lambda)
+    advantages = advantages.to(values.dtype)
+    return advantages, advantages + values
 
 
 class EpisodeBuffer:
@@ -109,6 +140,15 @@ class EpisodeBuffer:
 
     def __len__(self):
         return self._size
+
+    def to(self, device):
+        """Move the storage (and where later episodes go) to ``device``."""
+        device = torch.device(device)
+        if device != self.device:
+            self.device = device
+            for name in _FIELDS:
+                setattr(self, name, getattr(self, name).to(device))
+        return self
 
     def store(self, states, actions, log_probs, values, policy_states=None):
         """Append a whole iteration's instances; their rewards start at 0.

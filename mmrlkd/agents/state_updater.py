@@ -37,7 +37,7 @@ import math
 import torch
 import torch.nn as nn
 
-from .ppo import _adam, _check_int, _check_range
+from .ppo import _adam, _check_int, _check_range, move_optimizer
 
 
 def state_updater_loss(masks,
@@ -142,8 +142,11 @@ class StateUpdater:
             state: 'noise' (Gaussian noise with the episode's feature
             statistics) or 'zero' (the literal ``m * s``, whose masks all
             shrink to 0). Defaults to 'noise'.
-        grad_sync (callable, optional): Called as ``grad_sync(parameters)``
-            after each backward. Defaults to None.
+
+    Attributes:
+        sync (AgentSync, optional): Averages each step's gradients over
+            processes; None in a single process.
+        generator (torch.Generator, optional): Draws the masked-out noise.
     """
 
     def __init__(self,
@@ -155,8 +158,7 @@ class StateUpdater:
                  regression_weight=1.0,
                  per_feature=True,
                  initial_mask=0.95,
-                 masked_out='noise',
-                 grad_sync=None):
+                 masked_out='noise'):
         _check_int('state_dim', state_dim, 1)
         _check_int('hidden_dim', hidden_dim, 1)
         _check_range('lr', lr, 0, math.inf, low_open=True)
@@ -169,15 +171,14 @@ class StateUpdater:
         if masked_out not in ('noise', 'zero'):
             raise ValueError("masked_out must be 'noise' or 'zero', got "
                              f'{masked_out!r}')
-        if grad_sync is not None and not callable(grad_sync):
-            raise ValueError('grad_sync must be callable or None')
         self.masked_out = masked_out
         self.network = StateMaskNet(
             int(state_dim), int(hidden_dim), per_feature, initial_mask)
         self.epochs = int(epochs)
         self.sparsity_weight = sparsity_weight
         self.regression_weight = regression_weight
-        self.grad_sync = grad_sync
+        self.sync = None
+        self.generator = None
         self.params = list(self.network.parameters())
         self.optimizer = _adam(self.params, lr)
 
@@ -194,7 +195,12 @@ class StateUpdater:
             std = torch.zeros_like(states[:1])
         else:
             std = states.std(0, keepdim=True)
-        return states.mean(0, keepdim=True) + std * torch.randn_like(states)
+        noise = torch.randn(
+            states.shape,
+            generator=self.generator,
+            dtype=states.dtype,
+            device=states.device)
+        return states.mean(0, keepdim=True) + std * noise
 
     def loss(self, states, temperatures, targets, noise=None):
         """Eq. (13) with its two terms (see :func:`state_updater_loss`).
@@ -218,8 +224,9 @@ class StateUpdater:
             targets (Tensor): Each state's return G_t, shape (N,).
 
         Returns:
-            dict[str, Tensor]: ``loss``, ``sparsity``, ``mse`` and
-            ``mask_mean``, measured before the first step.
+            dict[str, Tensor]: ``loss``, ``sparsity``, ``mse``,
+            ``mask_mean`` and ``feature_masks`` (each feature's mean mask,
+            shape (K,)), measured before the first step.
         """
         states = states.detach()
         temperatures = temperatures.detach()
@@ -237,13 +244,14 @@ class StateUpdater:
                     loss=loss.detach(),
                     sparsity=sparsity.detach(),
                     mse=mse.detach(),
-                    mask_mean=masks.detach().mean())
+                    mask_mean=masks.detach().mean(),
+                    feature_masks=masks.detach().mean(0))
             if not self.epochs:
                 break
             self.optimizer.zero_grad()
             loss.backward()
-            if self.grad_sync is not None:
-                self.grad_sync(self.params)
+            if self.sync is not None:
+                self.sync.average_gradients(self.params, states.shape[0])
             self.optimizer.step()
         return first
 
@@ -257,3 +265,10 @@ class StateUpdater:
         """Restore what :meth:`state_dict` returned."""
         self.network.load_state_dict(state_dict['network'])
         self.optimizer.load_state_dict(state_dict['optimizer'])
+
+    def to(self, device):
+        """Move the networks and the optimizer's state."""
+        self.network.to(device)
+        self.params = list(self.network.parameters())
+        move_optimizer(self.optimizer, self.params, device)
+        return self

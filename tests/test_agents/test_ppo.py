@@ -66,7 +66,9 @@ def test_update_returns_all_diagnostics_and_changes_both_networks():
     before = snapshot(policy)
     diagnostics = PPOUpdater(policy).update(**data)
     assert set(diagnostics) == DIAGNOSTICS
-    assert all(isinstance(v, float) for v in diagnostics.values())
+    # 0-dim tensors on the policy's device: no host sync per diagnostic.
+    assert all(
+        torch.is_tensor(v) and v.dim() == 0 for v in diagnostics.values())
     assert diagnostics['skipped'] == 0.0
     assert diagnostics['actor_epochs'] == 5.0
     assert 0 <= diagnostics['clip_fraction'] <= 1
@@ -132,36 +134,64 @@ def test_single_step_episode_and_short_minibatch_do_not_crash():
     assert all(torch.isfinite(torch.tensor(v)) for v in diagnostics.values())
 
 
-def test_grad_sync_sees_each_optimizers_gradients_before_the_step():
-    policy, data = episode()
-    calls = []
+class RecordingSync:
+    """Stands in for AgentSync: records what each optimizer step hands it."""
 
-    def grad_sync(params):
-        calls.append([id(p) for p in params])
+    def __init__(self, zero_gradients=False):
+        self.steps = []
+        self.zero_gradients = zero_gradients
+
+    def agree(self, values):
+        return values
+
+    def average_gradients(self, params, weight=1.0, extras=None):
+        params = list(params)
         assert all(p.grad is not None for p in params)
-        for p in params:
-            p.grad.zero_()  # a zero gradient makes Adam's step zero
+        self.steps.append(([id(p) for p in params], weight))
+        if self.zero_gradients:
+            for p in params:
+                p.grad.zero_()  # a zero gradient makes Adam's step zero
+        return extras
 
+
+def test_sync_sees_each_optimizers_gradients_before_the_step():
+    policy, data = episode()
+    sync = RecordingSync(zero_gradients=True)
     before = snapshot(policy)
-    PPOUpdater(
-        policy, actor_epochs=3, critic_epochs=2,
-        grad_sync=grad_sync).update(**data)
+    updater = PPOUpdater(policy, actor_epochs=3, critic_epochs=2)
+    updater.sync = sync
+    updater.update(**data)
     actor = [id(p) for p in policy.actor_parameters()]
     critic = [id(p) for p in policy.critic_parameters()]
-    assert calls == [actor] * 3 + [critic] * 2
+    # Weighted by the steps each loss averaged over: the whole episode.
+    assert sync.steps == [(actor, 32)] * 3 + [(critic, 32)] * 2
     assert_same_params(before, policy)
 
 
 def test_minibatches_step_once_per_minibatch():
     policy, data = episode(steps=10)
-    calls = []
-    PPOUpdater(
-        policy,
-        actor_epochs=2,
-        critic_epochs=1,
-        minibatch_size=4,
-        grad_sync=calls.append).update(**data)
-    assert len(calls) == 2 * 3 + 3
+    sync = RecordingSync()
+    updater = PPOUpdater(
+        policy, actor_epochs=2, critic_epochs=1, minibatch_size=4)
+    updater.sync = sync
+    updater.update(**data)
+    # 10 steps in ceil(10 / 4) = 3 minibatches of 4, 3 and 3 steps.
+    assert [weight for _, weight in sync.steps] == [4, 3, 3] * 3
+
+
+@pytest.mark.parametrize(
+    'min_size,max_size,minibatch_size,expected',
+    [
+        (10, 10, None, 1),
+        (10, 10, 4, 3),
+        (25, 40, 8, 5),
+        (3, 40, 8, 3),  # never more minibatches than the smallest episode
+        (1, 1, 8, 1),
+    ])
+def test_minibatch_count_is_set_by_the_agreed_sizes(min_size, max_size,
+                                                    minibatch_size, expected):
+    updater = PPOUpdater(TemperaturePolicy(), minibatch_size=minibatch_size)
+    assert updater.num_minibatches(min_size, max_size) == expected
 
 
 def test_target_kl_stops_the_actor_early():
@@ -210,7 +240,6 @@ def test_optimizer_state_round_trip():
     dict(max_grad_norm=0.0),
     dict(entropy_coef=-0.1),
     dict(target_kl=0.0),
-    dict(grad_sync='all_reduce'),
 ])
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):

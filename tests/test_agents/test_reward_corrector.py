@@ -188,7 +188,6 @@ def test_state_dict_round_trip_continues_identically():
     dict(replay_size=0),
     dict(final_weight=-1.0),
     dict(aux_weight=-0.5),
-    dict(grad_sync='all_reduce'),
 ])
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):

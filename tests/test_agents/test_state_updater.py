@@ -93,7 +93,9 @@ def test_update_with_no_epochs_only_measures():
     updater = StateUpdater(3, epochs=0)
     before = copy.deepcopy(updater.network.state_dict())
     terms = updater.update(torch.rand(8, 3), torch.rand(8), torch.randn(8))
-    assert set(terms) == {'loss', 'sparsity', 'mse', 'mask_mean'}
+    assert set(terms) == {
+        'loss', 'sparsity', 'mse', 'mask_mean', 'feature_masks'
+    }
     for key, value in updater.network.state_dict().items():
         assert torch.equal(value, before[key])
 
@@ -122,7 +124,6 @@ def test_state_dict_round_trip_continues_identically():
     dict(regression_weight=-1.0),
     dict(initial_mask=1.0),
     dict(masked_out='mean'),
-    dict(grad_sync='all_reduce'),
 ])
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):

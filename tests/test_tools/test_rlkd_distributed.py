@@ -97,8 +97,10 @@ def test_agents_stay_identical_across_two_processes(repo_root, tmp_path,
     assert policy_keys and end0.keys() == end1.keys()
     # Networks and optimiser states agree (gradients are averaged over the
     # ranks); the pending episode and the corrector's replay of past
-    # episodes are each rank's own images.
-    local = ('pending.', 'reward_corrector.replay.')
+    # episodes are each rank's own images, and each rank explores with its
+    # own generator.
+    local = ('pending.', 'reward_corrector.replay.', 'rng_state')
+    assert not torch.equal(end0['rng_state'], end1['rng_state'])
     shared = [key for key in end0 if not key.startswith(local)]
     for part in ('reward_corrector.', 'state_updater.'):
         assert any(key.startswith(part) for key in shared), part

@@ -1,16 +1,9 @@
 """Starts, trains, logs and checkpoints the MTKD-RL agent."""
-from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from mmrlkd.agents import AgentSync
 from mmrlkd.registry import HOOKS
-
-
-def _average_gradients(parameters):
-    """Average gradients over processes so every agent takes the same step."""
-    for param in parameters:
-        if param.grad is not None:
-            dist.all_reduce(param.grad, op='mean')
 
 
 @HOOKS.register_module()
@@ -80,11 +73,11 @@ class MTKDAgentHook(Hook):
             runner.logger.warning(
                 f'MTKDAgentHook: warmup={self.warmup} is not shorter than the'
                 f' schedule ({length}): the agent will never act')
-        if dist.get_world_size() > 1:
+        sync = AgentSync()
+        if sync.active:
             # Same initial agent everywhere, same gradients at every step.
-            for tensor in model.agent.policy.state_dict().values():
-                dist.broadcast(tensor, src=0)
-            model.agent.grad_sync = _average_gradients
+            sync.broadcast_([model.agent.policy])
+            model.agent.sync = sync
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         progress = runner.epoch if self.by_epoch else runner.iter
@@ -95,7 +88,7 @@ class MTKDAgentHook(Hook):
         if result:
             self.updates += 1
             runner.message_hub.update_scalar('train/mtkd/agent_loss',
-                                             result['agent_loss'])
+                                             float(result['agent_loss']))
 
     def after_train_iter(self,
                          runner,

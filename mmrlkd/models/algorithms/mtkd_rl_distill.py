@@ -224,9 +224,12 @@ class MTKDRLDistill(BaseAlgorithm):
         return shapes[0], shapes[1:]
 
     def _apply(self, fn, *args, **kwargs):
-        """Move the agent with the model (``.to``, ``.cuda``)."""
+        """Move the agent with the model (``.to``, ``.cuda``), its policy
+        and buffer included; it stays in float32 (``.half()`` moves
+        nothing)."""
         super()._apply(fn, *args, **kwargs)
-        self.agent.policy._apply(fn, *args, **kwargs)
+        device = next(self.agent.policy.parameters()).device
+        self.agent.to(fn(torch.empty(0, device=device)).device)
         return self
 
     def train(self, mode=True):

@@ -112,7 +112,8 @@ class InstanceTemperatureDistiller(ConfigurableDistiller):
             }
             if loss_name in self.temperature_losses:
                 if temperature is None:  # every instance was skipped
-                    losses[loss_name] = finite.new_zeros((), dtype=torch.float)
+                    losses[loss_name] = \
+                        self.temperature_provider.skipped_loss(finite)
                     continue
                 if keep is not None:
                     kwargs = {

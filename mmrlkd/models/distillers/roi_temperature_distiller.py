@@ -106,7 +106,7 @@ class RoITemperatureDistiller(ConfigurableDistiller):
         results = dict()
         if num_finite == 0:
             for name in self.roi_losses:
-                results[name] = preds_S.new_zeros((), dtype=torch.float32)
+                results[name] = self.temperature_provider.skipped_loss(preds_S)
         else:
             temperature = self.temperature_provider(preds_S, preds_T,
                                                     gt_labels)
@@ -117,8 +117,10 @@ class RoITemperatureDistiller(ConfigurableDistiller):
                 results[name] = loss(preds_S, preds_T, **kwargs)
             for key, value in temperature.statistics(num_finite).items():
                 results[f'temperature_{key}'] = value
-        device = preds_S.device
-        results['roi_count'] = torch.tensor(float(num_rois), device=device)
-        results['roi_skipped'] = torch.tensor(
-            float(num_rois - num_finite), device=device)
+        results['roi_count'] = preds_S.new_full((),
+                                                float(num_rois),
+                                                dtype=torch.float32)
+        results['roi_skipped'] = preds_S.new_full((),
+                                                  float(num_rois - num_finite),
+                                                  dtype=torch.float32)
         return results

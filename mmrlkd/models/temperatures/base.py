@@ -48,3 +48,25 @@ class BaseTemperatureProvider(nn.Module):
 
     def forward(self, preds_S, preds_T, gt_labels=None):
         raise NotImplementedError
+
+    def skipped_loss(self, reference):
+        """The loss of a batch whose provider did not run: a zero that
+        touches every trainable parameter of the provider.
+
+        With DDP (``find_unused_parameters=False``) every process must
+        produce a gradient for every parameter in every iteration; a CTKD
+        provider skipped on one process only (no finite instance, no RoI)
+        would leave its temperature without one, and the all-reduce would
+        wait for it. The zero gradient keeps the processes in step.
+
+        Args:
+            reference (Tensor): Any tensor on the loss's device.
+
+        Returns:
+            Tensor: A float32 zero, with a graph through the parameters.
+        """
+        zero = reference.new_zeros((), dtype=torch.float32)
+        for param in self.parameters():
+            if param.requires_grad:
+                zero = zero + 0 * param.float().sum()
+        return zero

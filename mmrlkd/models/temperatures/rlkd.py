@@ -114,8 +114,7 @@ class RLKDTemperature(BaseTemperatureProvider):
         self._performance = None  # this iteration's batch performance
         self._pending = EpisodeBuffer(64, self.policy.state_dim)
         self._pending_performance = None
-        # Updates skipped for a non-finite reward or episode, since the start.
-        self._skipped_updates = 0
+        self._pending_acted = False
 
     @property
     def policy(self):
@@ -127,11 +126,26 @@ class RLKDTemperature(BaseTemperatureProvider):
         """The agent's :class:`PPOUpdater`."""
         return self.agent.updater
 
+    @property
+    def device(self):
+        """The agent's device, where everything the provider holds lives."""
+        return self.agent.device
+
     def _apply(self, fn, *args, **kwargs):
-        """Move the agent with the model (``.to``, ``.cuda``, ``.half``)."""
+        """Follow the model's device (``.to``, ``.cuda``), never its dtype.
+
+        The agent computes in float32 whatever the model's precision, so
+        only the device of ``fn``'s result is taken; the agent's state and
+        the pending episode move with it.
+        """
         super()._apply(fn, *args, **kwargs)
-        for network in self.agent.networks():
-            network._apply(fn, *args, **kwargs)
+        device = fn(torch.empty(0, device=self.device)).device
+        self.agent.to(device)
+        self._pending.to(device)
+        if self._pending_performance is not None:
+            self._pending_performance = self._pending_performance.to(device)
+        self._performance = None
+        self._episode = None
         return self
 
     def forward(self, preds_S, preds_T, gt_labels=None):
@@ -150,7 +164,9 @@ class RLKDTemperature(BaseTemperatureProvider):
             self._performance = batch_performance(preds_S, gt_labels,
                                                   self.performance)
         if not self.acting:
-            t = torch.tensor(self.warmup_temperature, device=preds_S.device)
+            t = preds_S.new_full((),
+                                 self.warmup_temperature,
+                                 dtype=torch.float32)
             return TemperatureOutput.shared(t)
         states = instance_states(preds_S, preds_T, gt_labels,
                                  self.use_uncertainty, self.use_gt_prob)
@@ -188,32 +204,41 @@ class RLKDTemperature(BaseTemperatureProvider):
                 agreed across processes; defaults to the local one.
 
         Returns:
-            dict[str, float]: ``reward`` and the agent's diagnostics (PPO,
+            dict[str, Tensor | float]: ``reward`` and the agent's
+            diagnostics as 0-dim tensors on the agent's device (PPO,
             calibration, state updater; NaN for parts switched off; after
-            an update, ``skipped`` (1.0: a non-finite reward or episode
-            trained nothing) and ``skipped_updates``, their running count),
-            or an empty dict when no episode was closed.
+            an update, ``skipped`` (1: a non-finite reward or episode
+            trained nothing) and ``skipped_updates``, their running count,
+            a float), or an empty dict when no episode was closed. Nothing
+            here waits for the device but the agent's one decision whether
+            to learn.
         """
         performance = self._performance if performance is None \
             else performance
         diagnostics = {}
-        if len(self._pending) and self._pending_performance is not None \
+        # Decided on values every process shares (the agreed performances,
+        # whether the agent acted), never on this process's episode, which
+        # may be empty where the others' are not: learn() enters
+        # collectives.
+        if self._pending_acted and self._pending_performance is not None \
                 and performance is not None:
-            reward = reward_scale * (performance - self._pending_performance)
-            diagnostics['reward'] = float(reward)
+            reward = reward_scale * (
+                performance.to(self.device) - self._pending_performance)
+            diagnostics['reward'] = reward
             if update:
                 diagnostics.update(
                     self.agent.learn(self._pending.get(), reward))
-                self._skipped_updates += int(diagnostics.get('skipped', 0) > 0)
-                diagnostics['skipped_updates'] = float(self._skipped_updates)
+                diagnostics['skipped_updates'] = float(
+                    self.agent.skipped_updates)
         self._pending.clear()
         if self._episode is not None:
-            device = self._episode['states'].device
-            if self._pending.device != device:
-                self._pending = EpisodeBuffer(self._pending.capacity,
-                                              self.policy.state_dim, device)
-            self._pending.store(**self._episode)
-        self._pending_performance = performance
+            self._pending.store(**{
+                key: value.to(self.device)
+                for key, value in self._episode.items()
+            })
+        self._pending_performance = None if performance is None \
+            else performance.to(self.device)
+        self._pending_acted = self.acting
         self._episode = None
         # A batch the provider never saw (every instance skipped, or
         # distillation stopped) must not be rewarded with a stale value.
@@ -226,8 +251,8 @@ class RLKDTemperature(BaseTemperatureProvider):
             **self.agent.state_dict(),
             pending=self._pending.state_dict(),
             pending_performance=self._pending_performance,
-            acting=self.acting,
-            skipped_updates=self._skipped_updates)
+            pending_acted=self._pending_acted,
+            acting=self.acting)
 
     def load_agent_state_dict(self, state):
         """Restore what :meth:`agent_state_dict` returned.
@@ -237,8 +262,11 @@ class RLKDTemperature(BaseTemperatureProvider):
             saved with them switched off); they start fresh.
         """
         missing = self.agent.load_state_dict(state)
-        self._pending.load_state_dict(state['pending'])
-        self._pending_performance = state['pending_performance']
+        self._pending.to(self.device).load_state_dict(state['pending'])
+        performance = state['pending_performance']
+        self._pending_performance = None if performance is None \
+            else performance.to(self.device)
         self.acting = state['acting']
-        self._skipped_updates = state.get('skipped_updates', 0)
+        self._pending_acted = state.get('pending_acted',
+                                        len(self._pending) > 0)
         return missing

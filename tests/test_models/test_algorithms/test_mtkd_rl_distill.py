@@ -197,8 +197,12 @@ def test_teachers_are_frozen_and_the_agent_is_outside_the_model():
         id(p)
         for p in algorithm.agent.policy.parameters()
     }
-    algorithm.to(torch.float64)  # the agent moves with the model
-    assert all(p.dtype == torch.float64
+    # The agent moves with the model's device but stays in float32.
+    algorithm.to(torch.float64)
+    assert all(p.dtype == torch.float32
+               for p in algorithm.agent.policy.parameters())
+    algorithm.to('meta')
+    assert all(p.device.type == 'meta'
                for p in algorithm.agent.policy.parameters())
 
 

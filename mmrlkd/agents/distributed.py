@@ -1,0 +1,139 @@
+"""What keeps the agents of several processes in lockstep.
+
+Each process acts on its own instances, yet every agent must take the same
+steps, or the agents drift apart. Two rules make that true by construction:
+
+- every branch that decides whether a collective runs (skip an update, how
+  many minibatches, stop the actor epochs early) is taken on values all
+  processes agreed on, from one small all-reduce (:meth:`AgentSync.agree`);
+- an optimiser step's gradients cross processes in one flat bucket
+  (:meth:`AgentSync.average_gradients`), weighted by how many instances each
+  process averaged over, so unequal episodes (detection: RoIs per image vary)
+  count as one big episode.
+
+In a single process every method is a no-op that launches nothing.
+"""
+import torch
+import torch.distributed as torch_dist
+
+
+def world_size(group=None):
+    """Processes in ``group`` (1 without an initialised process group)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return torch_dist.get_world_size(group)
+    return 1
+
+
+def flatten_gradients(params):
+    """One flat tensor of the parameters' gradients (zeros where None)."""
+    return torch.cat([
+        p.grad.reshape(-1)
+        if p.grad is not None else torch.zeros_like(p).reshape(-1)
+        for p in params
+    ])
+
+
+class AgentSync:
+    """The collectives of one agent, or nothing in a single process.
+
+    Args:
+        group (ProcessGroup, optional): The processes whose agents must stay
+            identical. Defaults to None (the default group).
+
+    Attributes:
+        collectives (int): Collectives launched so far (for tests and the
+            docs' per-iteration count).
+    """
+
+    def __init__(self, group=None):
+        self.group = group
+        self.collectives = 0
+
+    @property
+    def world_size(self):
+        return world_size(self.group)
+
+    @property
+    def active(self):
+        """Whether there are other processes to agree with."""
+        return self.world_size > 1
+
+    def agree(self, values):
+        """Element-wise minimum of ``values`` over processes.
+
+        A maximum is the minimum of the negated value, a logical AND the
+        minimum of 0/1 flags: one all-reduce settles several decisions.
+
+        Args:
+            values (Tensor): 1-D, identical layout on every process.
+
+        Returns:
+            Tensor: The agreed values (``values`` itself when alone).
+        """
+        if not self.active:
+            return values
+        values = values.clone()
+        torch_dist.all_reduce(
+            values, op=torch_dist.ReduceOp.MIN, group=self.group)
+        self.collectives += 1
+        return values
+
+    def sum(self, values):
+        """``values`` summed over processes (itself when alone)."""
+        if not self.active:
+            return values
+        values = values.clone()
+        torch_dist.all_reduce(values, group=self.group)
+        self.collectives += 1
+        return values
+
+    def average_gradients(self, params, weight=1.0, extras=None):
+        """Replace gradients by their weighted mean over processes.
+
+        ``g <- sum_p w_p g_p / sum_p w_p`` for every parameter, with
+        ``w_p`` this process's ``weight`` (e.g. the instances its loss
+        averaged over), in one all-reduce of one flat bucket; ``extras``
+        (e.g. the minibatch's approximate KL) ride in the same bucket and
+        come back averaged the same way.
+
+        Args:
+            params (list[Parameter]): The optimiser's parameters.
+            weight (float): This process's share. Defaults to 1.0.
+            extras (Tensor, optional): 1-D values to average alongside.
+
+        Returns:
+            Tensor | None: The averaged ``extras`` (unchanged when alone).
+        """
+        if not self.active:
+            return extras
+        grads = flatten_gradients(params)
+        parts = [grads * weight, grads.new_full((1, ), float(weight))]
+        if extras is not None:
+            parts.insert(1, extras.reshape(-1).to(grads) * weight)
+        bucket = torch.cat(parts)
+        torch_dist.all_reduce(bucket, group=self.group)
+        self.collectives += 1
+        bucket = bucket[:-1] / bucket[-1]
+        offset = 0
+        for p in params:
+            size = p.numel()
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            p.grad.copy_(bucket[offset:offset + size].view_as(p))
+            offset += size
+        return None if extras is None else bucket[offset:]
+
+    def broadcast_(self, modules, src=0):
+        """Copy ``src``'s parameters and buffers into every process."""
+        if not self.active:
+            return
+        for module in modules:
+            for tensor in module.state_dict().values():
+                torch_dist.broadcast(tensor, src=src, group=self.group)
+                self.collectives += 1
+
+    def rank(self):
+        """This process's rank in the group (0 when alone)."""
+        if not self.active:
+            return 0
+        return torch_dist.get_rank(self.group)

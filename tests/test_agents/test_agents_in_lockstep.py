@@ -1,0 +1,218 @@
+"""Two processes (gloo, CPU): agents explore apart and learn in lockstep.
+
+Every decision that could make one process enter a collective the other
+skips is tried here on purpose: episodes of unequal size with minibatches
+and a KL stop, one process with an empty or a non-finite episode. Each run
+has a deadline (the backend's own timeout, and a join timeout around the
+processes), so a hang fails the test instead of blocking CI.
+
+``MMRLKD_LOCKSTEP_BACKEND=nccl`` runs the same on two GPUs
+(tools/analysis/gpu_check.py does, where there are two).
+"""
+import datetime
+import os
+import time
+
+import pytest
+import torch
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
+
+from mmrlkd.agents import (AgentSync, PPOUpdater, RewardCorrector, RLKDAgent,
+                           StateUpdater, TemperaturePolicy)
+
+DEADLINE_S = 60
+BACKEND = os.environ.get('MMRLKD_LOCKSTEP_BACKEND', 'gloo')
+
+
+def device_of(rank):
+    return f'cuda:{rank}' if BACKEND == 'nccl' else 'cpu'
+
+
+def make_agent(rank=0, **ppo):
+    torch.manual_seed(0)  # the same initial networks and seed everywhere
+    policy = TemperaturePolicy(hidden_dim=16)
+    agent = RLKDAgent(policy, PPOUpdater(policy, **ppo),
+                      RewardCorrector(3, hidden_dim=8), StateUpdater(3))
+    return agent.to(device_of(rank))
+
+
+def rollout(agent, num, seed, corrupt=False):
+    states = torch.rand(
+        num, 3, generator=torch.Generator().manual_seed(seed)).to(agent.device)
+    out = agent.act(states)
+    episode = dict(
+        states=states,
+        policy_states=out['policy_states'],
+        actions=out['action'],
+        log_probs=out['log_prob'],
+        values=out['value'])
+    if corrupt:
+        episode['states'] = episode['states'].clone()
+        episode['states'][0, 0] = float('nan')
+    return episode
+
+
+def parameters(agent):
+    return [
+        p.detach().cpu().clone() for net in agent.networks()
+        for p in net.parameters()
+    ]
+
+
+def _worker(rank, init_file, scenario, arg, results):
+    torch.set_num_threads(1)
+    if BACKEND == 'nccl':
+        torch.cuda.set_device(rank)
+    torch_dist.init_process_group(
+        BACKEND,
+        init_method=f'file://{init_file}',
+        rank=rank,
+        world_size=2,
+        timeout=datetime.timedelta(seconds=DEADLINE_S))
+    try:
+        results[rank] = scenario(rank, arg)
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def run_on_two_processes(tmp_path, scenario, arg=None):
+    """``scenario(rank, arg)`` on two processes; its results by rank."""
+    results = mp.Manager().dict()
+    # fork: the children need not import the package again (seconds);
+    # CUDA cannot be forked.
+    context = mp.start_processes(
+        _worker,
+        args=(str(tmp_path / 'init'), scenario, arg, results),
+        nprocs=2,
+        join=False,
+        start_method='spawn' if BACKEND == 'nccl' else 'fork')
+    deadline = time.monotonic() + DEADLINE_S
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail('the two processes did not finish: a collective '
+                        'entered by one process only?')
+    return dict(results)
+
+
+def assert_identical(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+
+
+def _unequal_episodes(rank, _):
+    agent = make_agent(rank, minibatch_size=8, target_kl=1e-4, actor_lr=3e-3)
+    sync = AgentSync()
+    agent.sync = sync
+    agent.seed_for_rank(rank)
+    epochs = []
+    for step in range(3):
+        # Detection-like: each process has its own number of instances.
+        diagnostics = agent.learn(
+            rollout(agent, 40 if rank == 0 else 25, 10 * rank + step),
+            torch.tensor(0.1 * step, device=agent.device))
+        epochs.append(float(diagnostics['actor_epochs']))
+    return dict(
+        parameters=parameters(agent),
+        actor_epochs=epochs,
+        collectives=sync.collectives)
+
+
+def test_unequal_episodes_with_minibatches_and_kl_stop(tmp_path):
+    results = run_on_two_processes(tmp_path, _unequal_episodes)
+    assert_identical(results[0]['parameters'], results[1]['parameters'])
+    # The KL stop is taken on the averaged KL: same epochs everywhere, and
+    # it did stop early at least once.
+    assert results[0]['actor_epochs'] == results[1]['actor_epochs']
+    assert min(results[0]['actor_epochs']) < 5
+
+
+def _one_process_cannot_learn(rank, kind):
+    agent = make_agent(rank)
+    agent.sync = AgentSync()
+    agent.seed_for_rank(rank)
+    before = parameters(agent)
+    bad = rank == 1
+    if kind == 'empty' and bad:
+        episode = {
+            key: value[:0]
+            for key, value in rollout(agent, 16, rank).items()
+        }
+    else:
+        episode = rollout(agent, 16, rank, corrupt=bad)
+    reward = torch.tensor(0.1, device=agent.device)
+    skipped = float(agent.learn(episode, reward)['skipped'])
+    untouched = all(
+        torch.equal(a, b) for a, b in zip(before, parameters(agent)))
+    # Both learn from the next, healthy episode.
+    agent.learn(rollout(agent, 16, 10 + rank), 2 * reward)
+    return dict(
+        skipped=skipped,
+        untouched=untouched,
+        skipped_updates=agent.skipped_updates,
+        parameters=parameters(agent))
+
+
+@pytest.mark.parametrize('kind', ['empty', 'non_finite'])
+def test_one_process_that_cannot_learn_makes_every_process_skip(
+        tmp_path, kind):
+    results = run_on_two_processes(tmp_path, _one_process_cannot_learn, kind)
+    for rank in (0, 1):
+        assert results[rank]['skipped'] == 1.0
+        assert results[rank]['untouched']
+        assert results[rank]['skipped_updates'] == 1
+    assert_identical(results[0]['parameters'], results[1]['parameters'])
+
+
+def _explore_apart(rank, _):
+    agent = make_agent(rank)
+    sync = AgentSync()
+    agent.sync = sync
+    agent.seed_for_rank(rank)
+    states = torch.rand(
+        32, 3, generator=torch.Generator().manual_seed(0)).to(agent.device)
+    actions = agent.act(states)['action'].cpu()
+    episode = rollout(agent, 32, seed=0)  # the same states on both
+    counted = []
+    original = torch_dist.all_reduce
+
+    def counting_all_reduce(*args, **kwargs):
+        counted.append(1)
+        return original(*args, **kwargs)
+
+    torch_dist.all_reduce = counting_all_reduce
+    try:
+        before = sync.collectives
+        agent.learn(episode, torch.tensor(0.3, device=agent.device))
+        per_update = sync.collectives - before
+    finally:
+        torch_dist.all_reduce = original
+    return dict(
+        actions=actions,
+        parameters=parameters(agent),
+        per_update=per_update,
+        all_reduces=len(counted))
+
+
+def test_processes_explore_apart_and_learn_identically(tmp_path):
+    results = run_on_two_processes(tmp_path, _explore_apart)
+    # Same policy, same states, different noise.
+    assert not torch.equal(results[0]['actions'], results[1]['actions'])
+    assert_identical(results[0]['parameters'], results[1]['parameters'])
+    # One decision + 1 corrector step + 2 state-updater steps + 5 actor and
+    # 5 critic steps, each one flat all-reduce (not one per parameter).
+    for rank in (0, 1):
+        assert results[rank]['per_update'] == 14
+        assert results[rank]['all_reduces'] == 14
+
+
+def test_a_single_process_launches_no_collective():
+    agent = make_agent()
+    sync = AgentSync()
+    agent.sync = sync
+    assert not torch_dist.is_initialized()
+    agent.learn(rollout(agent, 16, 0), torch.tensor(0.1))
+    assert sync.collectives == 0
