@@ -22,6 +22,12 @@ the median.
 
     python tools/analysis/benchmark_iteration.py [--pairs 40] [--device cuda]
 
+After the timing it counts the host reads of one iteration that learns
+(on a GPU: synchronisations, through ``torch.cuda.set_sync_debug_mode``;
+on the CPU: the same operations, through :class:`HostReads`), for KD and
+RLKD; the agent's budget is 2 (its decision whether to learn, the
+logged diagnostics).
+
 ``--detection`` times RoI-logit distillation of a small Faster R-CNN instead
 (the Shapes configs of ``configs/detection/shapes/``: R18-FPN width 32 ->
 width 8, 3 classes, the config's 8 images of 128x128, drawn by
@@ -36,6 +42,7 @@ import copy
 import os.path as osp
 import statistics
 import time
+import warnings
 
 import torch
 from mmengine.config import Config
@@ -44,9 +51,11 @@ from mmengine.registry import MODELS, DefaultScope
 from mmpretrain.structures import DataSample
 
 import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
+from mmrlkd.engine.hooks.rlkd_agent_hook import to_host
 from mmrlkd.models import RLKDTemperature, TemperatureOutput
 from mmrlkd.registry import MODELS as RLKD_MODELS
 from mmrlkd.utils import register_all_modules
+from mmrlkd.utils.host_reads import HostReads
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KD = osp.join(ROOT, 'configs/kd/kd_resnet56_resnet20_cifar100.py')
@@ -81,10 +90,7 @@ def parse_args():
         default=40,
         help='timed blocks, each of KD and RLKD')
     parser.add_argument(
-        '--warmup',
-        type=int,
-        default=5,
-        help='untimed blocks of each first')
+        '--warmup', type=int, default=5, help='untimed blocks of each first')
     parser.add_argument(
         '--update-interval',
         type=int,
@@ -185,25 +191,54 @@ def make_detection_batch(args, model):
         with_mask=False)
 
 
-def train_iteration(model, optim_wrapper, data, device, update=True):
-    """One training iteration; returns its wall time in seconds.
+def run_iteration(model, optim_wrapper, data, update=True):
+    """What the Runner and RLKDAgentHook do in one training iteration.
 
     ``update``: whether an RLKD agent learns after it (RLKDAgentHook's call
     with ``update_interval`` > 1 skips it on all but every k-th iteration).
+    The agent's diagnostics are read as the hook reads them for the logger.
     """
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-    start = time.perf_counter()
     batch = model.data_preprocessor(data, True)
     losses = model(**batch, mode='loss')
     loss, _ = model.parse_losses(losses)
     optim_wrapper.update_params(loss)
     provider = model.temperature_provider
     if hasattr(provider, 'finish_iteration'):
-        provider.finish_iteration(update=update)
+        to_host(provider.finish_iteration(update=update))
+
+
+def train_iteration(model, optim_wrapper, data, device, update=True):
+    """One training iteration; returns its wall time in seconds."""
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    run_iteration(model, optim_wrapper, data, update)
     if device.startswith('cuda'):
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def host_reads(model, optim_wrapper, data, device, repeats=3):
+    """Host reads of one training iteration that learns (the most of
+    ``repeats``): GPU synchronisations on CUDA, the same operations
+    counted by :class:`HostReads` elsewhere."""
+    counts = []
+    for _ in range(repeats):
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                torch.cuda.set_sync_debug_mode('warn')
+                try:
+                    run_iteration(model, optim_wrapper, data)
+                finally:
+                    torch.cuda.set_sync_debug_mode('default')
+            counts.append(sum('synchroniz' in str(w.message) for w in caught))
+        else:
+            with HostReads() as counter:
+                run_iteration(model, optim_wrapper, data)
+            counts.append(len(counter.reads))
+    return max(counts)
 
 
 def interleaved_block(runs, data, device, iterations=1):
@@ -254,8 +289,8 @@ def main():
     # Every block starts from KD's weights and optimizer state: trained
     # apart, the students drift, and a detector's work (proposals kept by
     # NMS, RoIs) drifts with them (~10 % here), which is not the agent's.
-    start = copy.deepcopy((runs['KD'][0].state_dict(),
-                           runs['KD'][1].state_dict()))
+    start = copy.deepcopy(
+        (runs['KD'][0].state_dict(), runs['KD'][1].state_dict()))
     times = {name: [] for name in runs}
     for i in range(args.pairs):
         for model, optim_wrapper in runs.values():
@@ -285,6 +320,11 @@ def main():
                 ratios = [v / t for v, t in zip(values, times['KD'])]
                 q1, q2, q3 = statistics.quantiles(ratios, n=4)
                 print(f'  {name:<26} {q1:.3f}  {q2:.3f}  {q3:.3f}')
+    kind = 'GPU synchronisations' if args.device.startswith('cuda') else \
+        'host reads (GPU synchronisations on a GPU)'
+    print(f'{kind} per iteration (agent learning):')
+    for name in ('KD', 'RLKD'):
+        print(f'  {name:<26} {host_reads(*runs[name], data, args.device)}')
 
 
 if __name__ == '__main__':
