@@ -25,8 +25,8 @@ the median.
 After the timing it counts the host reads of one iteration that learns
 (on a GPU: synchronisations, through ``torch.cuda.set_sync_debug_mode``;
 on the CPU: the same operations, through :class:`HostReads`), for KD and
-RLKD; the agent's budget is 2 (its decision whether to learn, the
-logged diagnostics).
+RLKD; the agent's budget is 2 on top of KD's (its decision whether to
+learn, the logged diagnostics).
 
 ``--detection`` times RoI-logit distillation of a small Faster R-CNN instead
 (the Shapes configs of ``configs/detection/shapes/``: R18-FPN width 32 ->
