@@ -3,25 +3,22 @@
 Every decision that could make one process enter a collective the other
 skips is tried here on purpose: episodes of unequal size with minibatches
 and a KL stop, one process with an empty or a non-finite episode. Each run
-has a deadline (the backend's own timeout, and a join timeout around the
-processes), so a hang fails the test instead of blocking CI.
+has a deadline (tests/two_processes.py), so a hang fails the test instead
+of blocking CI.
 
 ``MMRLKD_LOCKSTEP_BACKEND=nccl`` runs the same on two GPUs
 (tools/analysis/gpu_check.py does, where there are two).
 """
-import datetime
 import os
-import time
 
 import pytest
 import torch
 import torch.distributed as torch_dist
-import torch.multiprocessing as mp
+from two_processes import run_on_two_processes
 
 from mmrlkd.agents import (AgentSync, PPOUpdater, RewardCorrector, RLKDAgent,
                            StateUpdater, TemperaturePolicy)
 
-DEADLINE_S = 60
 BACKEND = os.environ.get('MMRLKD_LOCKSTEP_BACKEND', 'gloo')
 
 
@@ -60,41 +57,8 @@ def parameters(agent):
     ]
 
 
-def _worker(rank, init_file, scenario, arg, results):
-    torch.set_num_threads(1)
-    if BACKEND == 'nccl':
-        torch.cuda.set_device(rank)
-    torch_dist.init_process_group(
-        BACKEND,
-        init_method=f'file://{init_file}',
-        rank=rank,
-        world_size=2,
-        timeout=datetime.timedelta(seconds=DEADLINE_S))
-    try:
-        results[rank] = scenario(rank, arg)
-    finally:
-        torch_dist.destroy_process_group()
-
-
-def run_on_two_processes(tmp_path, scenario, arg=None):
-    """``scenario(rank, arg)`` on two processes; its results by rank."""
-    results = mp.Manager().dict()
-    # fork: the children need not import the package again (seconds);
-    # CUDA cannot be forked.
-    context = mp.start_processes(
-        _worker,
-        args=(str(tmp_path / 'init'), scenario, arg, results),
-        nprocs=2,
-        join=False,
-        start_method='spawn' if BACKEND == 'nccl' else 'fork')
-    deadline = time.monotonic() + DEADLINE_S
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail('the two processes did not finish: a collective '
-                        'entered by one process only?')
-    return dict(results)
+def run(tmp_path, scenario, arg=None):
+    return run_on_two_processes(tmp_path, scenario, arg, BACKEND)
 
 
 def assert_identical(a, b):
@@ -122,7 +86,7 @@ def _unequal_episodes(rank, _):
 
 
 def test_unequal_episodes_with_minibatches_and_kl_stop(tmp_path):
-    results = run_on_two_processes(tmp_path, _unequal_episodes)
+    results = run(tmp_path, _unequal_episodes)
     assert_identical(results[0]['parameters'], results[1]['parameters'])
     # The KL stop is taken on the averaged KL: same epochs everywhere, and
     # it did stop early at least once.
@@ -159,7 +123,7 @@ def _one_process_cannot_learn(rank, kind):
 @pytest.mark.parametrize('kind', ['empty', 'non_finite'])
 def test_one_process_that_cannot_learn_makes_every_process_skip(
         tmp_path, kind):
-    results = run_on_two_processes(tmp_path, _one_process_cannot_learn, kind)
+    results = run(tmp_path, _one_process_cannot_learn, kind)
     for rank in (0, 1):
         assert results[rank]['skipped'] == 1.0
         assert results[rank]['untouched']
@@ -198,7 +162,7 @@ def _explore_apart(rank, _):
 
 
 def test_processes_explore_apart_and_learn_identically(tmp_path):
-    results = run_on_two_processes(tmp_path, _explore_apart)
+    results = run(tmp_path, _explore_apart)
     # Same policy, same states, different noise.
     assert not torch.equal(results[0]['actions'], results[1]['actions'])
     assert_identical(results[0]['parameters'], results[1]['parameters'])

@@ -6,19 +6,12 @@ has both. The hook's reward and the agent's update must still enter the
 same collectives everywhere: the performance is averaged over the processes
 that measured one, and the agent skips the update on every process.
 """
-import datetime
-import time
-
-import pytest
 import torch
-import torch.distributed as torch_dist
-import torch.multiprocessing as mp
+from two_processes import run_on_two_processes
 
 from mmrlkd.agents import AgentSync
 from mmrlkd.engine.hooks.rlkd_agent_hook import agreed_performance, to_host
 from mmrlkd.models import RLKDTemperature
-
-DEADLINE_S = 60
 
 
 def batch(seed, num=16, classes=5):
@@ -28,14 +21,7 @@ def batch(seed, num=16, classes=5):
             torch.randint(0, classes, (num, ), generator=g))
 
 
-def _iterations(rank, init_file, results):
-    torch.set_num_threads(1)
-    torch_dist.init_process_group(
-        'gloo',
-        init_method=f'file://{init_file}',
-        rank=rank,
-        world_size=2,
-        timeout=datetime.timedelta(seconds=DEADLINE_S))
+def _iterations(rank, _):
     torch.manual_seed(0)
     provider = RLKDTemperature(policy=dict(hidden_dim=16))
     sync = AgentSync()
@@ -51,30 +37,17 @@ def _iterations(rank, init_file, results):
         performance = agreed_performance(sync, provider.last_performance,
                                          provider.device)
         log.append(to_host(provider.finish_iteration(1.0, True, performance)))
-    results[rank] = dict(
+    return dict(
         log=log,
         skipped=provider.agent.skipped_updates,
         parameters=[
             p.detach().clone() for net in provider.agent.networks()
             for p in net.parameters()
         ])
-    torch_dist.destroy_process_group()
 
 
 def test_a_batch_one_process_never_saw_does_not_split_the_agents(tmp_path):
-    results = mp.Manager().dict()
-    context = mp.start_processes(
-        _iterations,
-        args=(str(tmp_path / 'init'), results),
-        nprocs=2,
-        join=False,
-        start_method='fork')
-    deadline = time.monotonic() + DEADLINE_S
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail('a collective was entered by one process only')
+    results = run_on_two_processes(tmp_path, _iterations)
     first, second = results[0], results[1]
     # Step 1's episode (rewarded at step 2) is rank 1's last full one; at
     # step 2 rank 1 stored nothing, so the update rewarded at step 3 is

@@ -5,16 +5,11 @@ CPU-saved agent (``--resume``, ``load_from``) kept its pending episode on
 the CPU and handed it to the agent at the first iteration. 'meta' is the
 second device every machine has; 'cuda' runs where a GPU is present.
 """
-import os.path as osp
-import sys
-
 import pytest
 import torch
+from held_tensors import misplaced_tensors
 
 from mmrlkd.models import RLKDTemperature
-
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'test_agents'))
-from held_tensors import misplaced_tensors  # noqa: E402
 
 DEVICES = ['meta'] + (['cuda'] if torch.cuda.is_available() else [])
 

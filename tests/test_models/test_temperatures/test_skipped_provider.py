@@ -7,19 +7,13 @@ its temperature without one there, and the gradient all-reduce would
 wait for it; ``skipped_loss`` is a zero with a graph through the
 provider's parameters.
 """
-import datetime
-import time
-
 import pytest
 import torch
-import torch.distributed as torch_dist
-import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
+from two_processes import run_on_two_processes
 
 from mmrlkd.models import (CTKDGlobalTemperature, CTKDInstanceTemperature,
                            InstanceKDLoss, RLKDTemperature)
-
-DEADLINE_S = 60
 
 
 @pytest.mark.parametrize('provider', [
@@ -59,14 +53,7 @@ class Distilled(torch.nn.Module):
         return task + self.loss(logits, teacher, temperature=temperature)
 
 
-def _train(rank, init_file, results):
-    torch.set_num_threads(1)
-    torch_dist.init_process_group(
-        'gloo',
-        init_method=f'file://{init_file}',
-        rank=rank,
-        world_size=2,
-        timeout=datetime.timedelta(seconds=DEADLINE_S))
+def _train(rank, _):
     torch.manual_seed(0)
     model = DistributedDataParallel(
         Distilled(), device_ids=None, find_unused_parameters=False)
@@ -80,23 +67,11 @@ def _train(rank, init_file, results):
             skip=rank == 1 and step == 1)
         loss.backward()
         optimizer.step()
-    results[rank] = [p.detach().clone() for p in model.parameters()]
-    torch_dist.destroy_process_group()
+    return [p.detach().clone() for p in model.parameters()]
 
 
 def test_ddp_steps_when_one_process_skipped_its_provider(tmp_path):
-    results = mp.Manager().dict()
-    context = mp.start_processes(
-        _train,
-        args=(str(tmp_path / 'init'), results),
-        nprocs=2,
-        join=False,
-        start_method='fork')
-    deadline = time.monotonic() + DEADLINE_S
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail('DDP waited for a gradient one process never made')
+    # Without skipped_loss DDP waits for the provider's gradient.
+    results = run_on_two_processes(tmp_path, _train)
     for a, b in zip(results[0], results[1]):
         assert torch.equal(a, b)
