@@ -149,3 +149,18 @@ def test_hook_needs_an_rlkd_model(tmp_path):
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError):
         RLKDAgentHook(**kwargs)
+
+
+def test_reward_warmup_counts_from_when_the_agent_acts(tmp_path):
+    """agent_warmup=1, reward_warmup=2 epochs of 4 iterations: epoch 0
+    only acts at the warm-up temperature; the rewards of epoch 1 are
+    scaled by 1/2, those of epoch 2 by 1 (counted from the start of
+    training the ramp would already be over at epoch 1)."""
+    runner = tiny_runner(RLKD, tmp_path, epochs=3, agent_warmup=1)
+    hook = next(h for h in runner.hooks if type(h).__name__ == 'RLKDAgentHook')
+    hook.reward_warmup = 2
+    runner.train()
+    scales = runner.message_hub.get_scalar(
+        'train/rl/reward_scale').data[0].tolist()
+    # The first reward closes the first acting iteration's episode.
+    assert scales == [0.5] * 3 + [1.0] * 4

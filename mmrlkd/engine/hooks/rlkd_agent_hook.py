@@ -69,8 +69,8 @@ class RLKDAgentHook(Hook):
         agent_warmup (int): Epochs (or iterations) at the provider's fixed
             warm-up temperature before the agent acts. Defaults to 20 (of
             the paper's 240 epochs): scale it for short schedules.
-        reward_warmup (int): E of the reward warm-up, in the same unit.
-            Defaults to 20.
+        reward_warmup (int): E of the reward warm-up, in the same unit,
+            counted from when the agent starts acting. Defaults to 20.
         reward_schedule (str): 'linear' (``min(e / E, 1)``, the paper) or
             'official_cosine' (the official code's multiplier, per epoch).
             Defaults to 'linear'.
@@ -164,10 +164,18 @@ class RLKDAgentHook(Hook):
         provider.acting = self._progress(runner) >= self.agent_warmup
 
     def _reward_scale(self, runner):
+        """The reward's warm-up factor for the current iteration.
+
+        The linear ramp counts from when the agent starts acting: the
+        first reward (``agent_warmup`` epochs in) gets ``1 / E``, and the
+        full reward comes E epochs (or iterations) later. Counted from the
+        start of training, as before, the ramp was already over when
+        ``reward_warmup <= agent_warmup``, which every shipped config has.
+        """
         if self.reward_schedule == 'official_cosine':
             return official_cosine_scale(runner.epoch + 1)
-        return linear_warmup_scale(
-            self._progress(runner) + 1, self.reward_warmup)
+        acting_for = self._progress(runner) + 1 - self.agent_warmup
+        return linear_warmup_scale(max(acting_for, 0), self.reward_warmup)
 
     def after_train_iter(self,
                          runner,
@@ -178,8 +186,10 @@ class RLKDAgentHook(Hook):
         performance = agreed_performance(self.sync, provider.last_performance,
                                          provider.device)
         update = (runner.iter + 1) % self.update_interval == 0
-        diagnostics = provider.finish_iteration(
-            self._reward_scale(runner), update, performance)
+        scale = self._reward_scale(runner)
+        diagnostics = provider.finish_iteration(scale, update, performance)
+        if diagnostics:
+            diagnostics['reward_scale'] = scale
         for key, value in to_host(diagnostics).items():
             if math.isfinite(value):
                 runner.message_hub.update_scalar(f'train/rl/{key}', value)
