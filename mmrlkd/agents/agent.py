@@ -346,7 +346,8 @@ class RLKDAgent:
             diagnostics.update(
                 state_updater_loss=terms['loss'],
                 state_updater_mse=terms['mse'],
-                mask_mean=terms['mask_mean'])
+                mask_mean=terms['mask_mean'],
+                sparsity_gate=terms['sparsity_gate'])
             for k, mask in enumerate(terms['feature_masks'].unbind()):
                 diagnostics[f'mask_{k}'] = mask
         diagnostics.update(
