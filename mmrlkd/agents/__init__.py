@@ -10,7 +10,7 @@ from .mtkd_policy import MTKDPolicy
 from .mtkd_state import heuristic_weights, mtkd_state
 from .policy import TemperaturePolicy
 from .ppo import PPOUpdater, clipped_surrogate_loss
-from .reward import (batch_performance, linear_warmup_scale,
+from .reward import (REWARDS, batch_performance, linear_warmup_scale,
                      official_cosine_scale)
 from .reward_corrector import (RewardCorrector, redistribute_return,
                                return_decomposition_loss)
@@ -19,7 +19,7 @@ from .state import instance_states, state_dim
 from .state_updater import StateUpdater, state_updater_loss
 
 __all__ = [
-    'AgentSync', 'full_precision', 'EpisodeBuffer', 'PPOUpdater',
+    'AgentSync', 'REWARDS', 'full_precision', 'EpisodeBuffer', 'PPOUpdater',
     'TemperaturePolicy', 'batch_performance', 'clipped_surrogate_loss',
     'compute_gae', 'instance_states', 'linear_warmup_scale',
     'official_cosine_scale', 'state_dim', 'RLKDAgent', 'RewardCorrector',

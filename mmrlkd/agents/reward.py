@@ -3,13 +3,16 @@
 The actions of iteration t are rewarded with
 ``scale(t) * (perf(batch t+1, after step t) - perf(batch t, before step t))``;
 both performances come from the training forward passes, so the reward
-costs no extra forward.
+costs no extra forward (``'next_batch'``, the paper). ``'same_batch'``
+rewards them with ``scale(t) * (perf(batch t, after step t) - perf(batch t,
+before step t))``: one more student forward, but no batch-composition noise.
 """
 import math
 
 import torch.nn.functional as F
 
 PERFORMANCES = ('accuracy', 'neg_ce')
+REWARDS = ('next_batch', 'same_batch')
 
 
 def batch_performance(logits, gt_labels, kind='accuracy'):

@@ -164,3 +164,39 @@ def test_reward_warmup_counts_from_when_the_agent_acts(tmp_path):
         'train/rl/reward_scale').data[0].tolist()
     # The first reward closes the first acting iteration's episode.
     assert scales == [0.5] * 3 + [1.0] * 4
+
+
+def test_same_batch_reward_rewards_every_iteration_in_a_runner(tmp_path):
+    """reward='same_batch': each of the 4 iterations' episodes is rewarded
+    in its own iteration (the paper's reward closes 3), and nothing is left
+    pending in the checkpoint."""
+    runner = tiny_runner(
+        RLKD, tmp_path,
+        **{'model.distiller.temperature_provider.reward': 'same_batch'})
+    before = [p.detach().clone() for p in policy_of(runner).parameters()]
+    runner.train()
+    rewards = runner.message_hub.get_scalar('train/rl/reward').data[0]
+    assert len(rewards) == 4
+    assert any(not torch.equal(a, b)
+               for a, b in zip(before,
+                               policy_of(runner).parameters()))
+    checkpoint = torch.load(
+        osp.join(tmp_path, 'epoch_1.pth'), weights_only=False)
+    assert checkpoint['rlkd_agent']['pending']['actions'].shape == (0, )
+    assert runner.model._reward_batch is None
+
+
+def test_a_frozen_agent_acts_and_is_rewarded_but_never_learns(tmp_path):
+    runner = tiny_runner(RLKD, tmp_path)
+    hook = next(h for h in runner.hooks if type(h).__name__ == 'RLKDAgentHook')
+    hook.learn = False
+    before = [p.detach().clone() for p in policy_of(runner).parameters()]
+    runner.train()
+    assert all(
+        torch.equal(a, b) for a, b in zip(before,
+                                          policy_of(runner).parameters()))
+    hub = runner.message_hub
+    assert len(hub.get_scalar('train/rl/reward').data[0]) == 3
+    assert 'train/rl/policy_loss' not in hub.log_scalars
+    temperatures = hub.get_scalar('train/distill.temperature_std')
+    assert temperatures.current() > 0  # it acted: temperatures vary

@@ -61,3 +61,47 @@ def test_a_batch_one_process_never_saw_does_not_split_the_agents(tmp_path):
     # The rewards are the processes' mean performance gains: the same.
     assert [row.get('reward') for row in first['log']] == \
         [row.get('reward') for row in second['log']]
+
+
+def _same_batch_iterations(rank, _):
+    torch.manual_seed(0)
+    provider = RLKDTemperature(
+        policy=dict(hidden_dim=16), reward='same_batch', performance='neg_ce')
+    sync = AgentSync()
+    sync.broadcast_(provider.agent.networks())
+    provider.agent.sync = sync
+    provider.agent.seed_for_rank(rank)
+    provider.acting = True
+    log = []
+    for step in range(4):
+        preds_S, preds_T, labels = batch(10 * step + rank)
+        change = None
+        # Iteration 2 of process 1: every instance was skipped.
+        if not (rank == 1 and step == 2):
+            provider(preds_S, preds_T, labels)
+            # The student after its step, as the algorithm re-measures it.
+            after = provider.performance_of_last_batch(preds_S * 1.1)
+            change = after - provider.last_performance
+        change = agreed_performance(sync, change, provider.device)
+        log.append(
+            to_host(provider.finish_iteration(1.0, True, change=change)))
+    return dict(
+        log=log,
+        parameters=[
+            p.detach().clone() for net in provider.agent.networks()
+            for p in net.parameters()
+        ])
+
+
+def test_same_batch_reward_with_a_batch_one_process_never_saw(tmp_path):
+    """reward='same_batch': each iteration's own episode is rewarded with
+    the mean gain; where one process saw nothing, both skip that update."""
+    results = run_on_two_processes(tmp_path, _same_batch_iterations)
+    first, second = results[0], results[1]
+    assert [row.get('skipped') for row in first['log']] == \
+        [row.get('skipped') for row in second['log']] == \
+        [0.0, 0.0, 1.0, 0.0]
+    assert [row['reward'] for row in first['log']] == \
+        [row['reward'] for row in second['log']]
+    for a, b in zip(first['parameters'], second['parameters']):
+        assert torch.equal(a, b)

@@ -61,7 +61,7 @@ def test_a_block_of_k_iterations_learns_once_at_its_end(repo_root, tool):
 def test_benchmark_runs_and_reports_both_methods(tool, monkeypatch, capsys,
                                                  mode):
     extra = ['--detection', '--image-size', '64'] if mode == 'detection' \
-        else []
+        else ['--same-batch-reward']
     monkeypatch.setattr('sys.argv', [
         'benchmark_iteration.py', '--pairs', '4', '--warmup', '0',
         '--batch-size', '2', *extra
@@ -80,3 +80,8 @@ def test_benchmark_runs_and_reports_both_methods(tool, monkeypatch, capsys,
     assert float(ratios['KD']) == 1.0
     assert float(ratios['RLKD']) > 0
     assert re.search(r'^  RLKD\s+[\d.]+  [\d.]+  [\d.]+$', out, re.M)
+    if mode == 'classification':
+        assert re.search(
+            r'^RLKD, same-batch reward\s+median\s+[\d.]+ ms\s+ratio', out,
+            re.M)
+        assert re.search(r'^  RLKD, same-batch reward\s+\d+$', out, re.M)

@@ -11,7 +11,9 @@ timed block starts both from the same weights and optimizer state; the
 script prints both medians, their ratio, and the quartiles of the per-block
 ratios (the machine's noise). ``--official-loop`` adds an agent that acts
 the official code's way (a Python loop over instances, one policy call and
-host sync each).
+host sync each). ``--same-batch-reward`` adds RLKD with
+``RLKDTemperature(reward='same_batch')``, whose reward re-runs the student
+on its batch after the step (one more no-grad forward).
 
 A block is one iteration, or ``update_interval`` of them when the RLKD
 config's ``RLKDAgentHook`` learns every k-th iteration (``--update-interval``
@@ -51,7 +53,8 @@ from mmengine.registry import MODELS, DefaultScope
 from mmpretrain.structures import DataSample
 
 import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
-from mmrlkd.engine.hooks.rlkd_agent_hook import to_host
+from mmrlkd.agents import AgentSync
+from mmrlkd.engine.hooks.rlkd_agent_hook import same_batch_change, to_host
 from mmrlkd.models import RLKDTemperature, TemperatureOutput
 from mmrlkd.registry import MODELS as RLKD_MODELS
 from mmrlkd.utils import register_all_modules
@@ -107,6 +110,10 @@ def parse_args():
         '--official-loop',
         action='store_true',
         help='also time an agent acting instance by instance')
+    parser.add_argument(
+        '--same-batch-reward',
+        action='store_true',
+        help="also time RLKD with reward='same_batch' (classification)")
     args = parser.parse_args()
     mode = 'detection' if args.detection else 'classification'
     for name, default in zip(('kd_config', 'rlkd_config', 'image_size'),
@@ -149,13 +156,14 @@ class LoopedRLKDTemperature(RLKDTemperature):
         return TemperatureOutput.shared(temps)
 
 
-def build(config, device, provider_type=None):
+def build(config, device, provider_type=None, **provider_options):
     cfg = Config.fromfile(config)
     cfg.model.teacher_ckpt = None
     if 'data_preprocessor' in cfg:  # MMPretrain keeps it outside the model
         cfg.model.data_preprocessor = cfg.data_preprocessor
     if provider_type is not None:
         cfg.model.distiller.temperature_provider.type = provider_type
+    cfg.model.distiller.temperature_provider.update(provider_options)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(cfg.model).to(device)
     model.train()
@@ -203,7 +211,11 @@ def run_iteration(model, optim_wrapper, data, update=True):
     loss, _ = model.parse_losses(losses)
     optim_wrapper.update_params(loss)
     provider = model.temperature_provider
-    if hasattr(provider, 'finish_iteration'):
+    if getattr(provider, 'reward', None) == 'same_batch':
+        change = same_batch_change(model, provider, AgentSync(),
+                                   provider.acting and update)
+        to_host(provider.finish_iteration(update=update, change=change))
+    elif hasattr(provider, 'finish_iteration'):
         to_host(provider.finish_iteration(update=update))
 
 
@@ -279,6 +291,10 @@ def main():
             provider_type='mmrlkd.LoopedRLKDTemperature')
         runs['RLKD, loop over instances'][0].load_state_dict(
             runs['KD'][0].state_dict())
+    if args.same_batch_reward:
+        name = 'RLKD, same-batch reward'
+        runs[name] = build(args.rlkd_config, args.device, reward='same_batch')
+        runs[name][0].load_state_dict(runs['KD'][0].state_dict())
     if args.detection:
         data = make_detection_batch(args, runs['KD'][0])
     else:
@@ -295,7 +311,9 @@ def main():
     for i in range(args.pairs):
         for model, optim_wrapper in runs.values():
             model.load_state_dict(start[0])
-            optim_wrapper.load_state_dict(start[1])
+            # A copy each time: the optimizer adopts the loaded tensors
+            # and its steps would change the saved momentum in place.
+            optim_wrapper.load_state_dict(copy.deepcopy(start[1]))
         for name, seconds in interleaved_block(runs, data, args.device,
                                                k).items():
             times[name].append(seconds)
@@ -323,8 +341,10 @@ def main():
     kind = 'GPU synchronisations' if args.device.startswith('cuda') else \
         'host reads (GPU synchronisations on a GPU)'
     print(f'{kind} per iteration (agent learning):')
-    for name in ('KD', 'RLKD'):
-        print(f'  {name:<26} {host_reads(*runs[name], data, args.device)}')
+    for name in runs:
+        if name != 'RLKD, loop over instances':
+            print(f'  {name:<26} '
+                  f'{host_reads(*runs[name], data, args.device)}')
 
 
 if __name__ == '__main__':

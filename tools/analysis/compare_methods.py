@@ -45,6 +45,8 @@ METHODS = {
     'ctkd': 'ctkd_resnet56_resnet8w4_digitpairs.py',
     'dtkd': 'dtkd_resnet56_resnet8w4_digitpairs.py',
     'rlkd': 'rlkd_resnet56_resnet8w4_digitpairs.py',
+    'rlkd_frozen': 'rlkd_frozen_agent_resnet56_resnet8w4_digitpairs.py',
+    'rlkd_same_batch': 'rlkd_same_batch_resnet56_resnet8w4_digitpairs.py',
     'mtkd_rl': 'mtkd_rl_resnet56_resnet20_resnet8w4_digitpairs.py',
 }
 # The teacher-checkpoint arguments each method reads, in its config's order

@@ -32,6 +32,26 @@ def agreed_performance(sync, performance, device):
     return total[0] / total[1]
 
 
+def same_batch_change(model, provider, sync, measure=True):
+    """``'same_batch'`` reward: the batch's performance after the step
+    minus before it, averaged over the processes that measured it.
+
+    Every process takes part in the one all-reduce (as in
+    :func:`agreed_performance`) and in the re-run forward, whose
+    synchronised BN, if any, is collective too. ``measure=False`` (the
+    agent is not acting or will not learn) skips the forward and returns
+    None on every process.
+    """
+    if not measure:
+        return None
+    before = provider.last_performance
+    after = model.performance_after_step()
+    change = None
+    if before is not None and after is not None:
+        change = after - before.to(after.device)
+    return agreed_performance(sync, change, provider.device)
+
+
 def to_host(diagnostics):
     """Diagnostics as Python floats, with one device-to-host copy."""
     tensors = {
@@ -56,7 +76,11 @@ class RLKDAgentHook(Hook):
 
     Iteration t's actions are rewarded, after iteration t+1's student step,
     with ``scale * (perf(batch t+1) - perf(batch t))`` (both measured before
-    their own step, so after step t and before it). The scale is the
+    their own step, so after step t and before it). With the provider's
+    ``reward='same_batch'`` they are rewarded in iteration t itself with
+    ``scale * (perf(batch t, after step t) - perf(batch t))``, re-running
+    the student on its batch (:meth:`RLKDDistill.performance_after_step`;
+    skipped while the agent does not act or learn). The scale is the
     paper's warm-up ``min(e / E, 1)`` or the official code's cosine
     multiplier. The agent then learns from the episode: reward calibration,
     state updater, PPO (see :class:`mmrlkd.agents.RLKDAgent`). Scalars are
@@ -78,6 +102,10 @@ class RLKDAgentHook(Hook):
             latest episode; the others are dropped). Defaults to 1.
         by_epoch (bool): Count ``agent_warmup`` and ``reward_warmup`` in
             epochs (else iterations). Defaults to True.
+        learn (bool): False freezes the agent: it acts (samples from its
+            untrained policy) and its rewards are logged, but it never
+            learns. The control that tells learned temperatures from
+            randomly jittered ones. Defaults to True.
 
     Note:
         Priority NORMAL: it runs after the student's step and before the
@@ -92,7 +120,8 @@ class RLKDAgentHook(Hook):
         flat bucket. With the default agent that is 1 + 1 + 1 + 2 + 5 + 5 =
         15 collectives in an iteration that learns (performance, decision,
         reward corrector, state updater, actor and critic epochs), 1
-        otherwise. Each process draws its own exploration noise.
+        otherwise (0 with ``reward='same_batch'``). Each process draws
+        its own exploration noise.
 
     Examples:
         >>> custom_hooks = [dict(type='mmrlkd.RLKDAgentHook',
@@ -106,7 +135,8 @@ class RLKDAgentHook(Hook):
                  reward_warmup=20,
                  reward_schedule='linear',
                  update_interval=1,
-                 by_epoch=True):
+                 by_epoch=True,
+                 learn=True):
         if agent_warmup < 0 or reward_warmup < 0:
             raise ValueError('agent_warmup and reward_warmup must be >= 0, '
                              f'got {agent_warmup} and {reward_warmup}')
@@ -121,13 +151,18 @@ class RLKDAgentHook(Hook):
         self.reward_schedule = reward_schedule
         self.update_interval = int(update_interval)
         self.by_epoch = by_epoch
+        self.learn = learn
         self.sync = AgentSync()
         self._rng_restored = False
 
     @staticmethod
-    def _provider(runner):
-        model = runner.model.module if is_model_wrapper(
+    def _model(runner):
+        return runner.model.module if is_model_wrapper(
             runner.model) else runner.model
+
+    @classmethod
+    def _provider(cls, runner):
+        model = cls._model(runner)
         provider = getattr(model, 'temperature_provider', None)
         if provider is None or not hasattr(provider, 'finish_iteration'):
             raise TypeError(
@@ -142,6 +177,13 @@ class RLKDAgentHook(Hook):
 
     def before_train(self, runner):
         provider = self._provider(runner)
+        if provider.reward == 'same_batch' and not hasattr(
+                self._model(runner), 'performance_after_step'):
+            raise TypeError(
+                "RLKDTemperature(reward='same_batch') re-runs the student on "
+                'its batch after the step, which mmrlkd.RLKDDistill '
+                f'(classification) does; {type(self._model(runner)).__name__}'
+                " cannot: use reward='next_batch'")
         length = runner.max_epochs if self.by_epoch else runner.max_iters
         unit = 'epochs' if self.by_epoch else 'iterations'
         if self.agent_warmup >= length:
@@ -183,11 +225,20 @@ class RLKDAgentHook(Hook):
                          data_batch=None,
                          outputs=None):
         provider = self._provider(runner)
-        performance = agreed_performance(self.sync, provider.last_performance,
-                                         provider.device)
-        update = (runner.iter + 1) % self.update_interval == 0
+        update = self.learn and \
+            (runner.iter + 1) % self.update_interval == 0
         scale = self._reward_scale(runner)
-        diagnostics = provider.finish_iteration(scale, update, performance)
+        if provider.reward == 'same_batch':
+            change = same_batch_change(
+                self._model(runner), provider, self.sync, provider.acting
+                and update)
+            diagnostics = provider.finish_iteration(
+                scale, update, change=change)
+        else:
+            performance = agreed_performance(self.sync,
+                                             provider.last_performance,
+                                             provider.device)
+            diagnostics = provider.finish_iteration(scale, update, performance)
         if diagnostics:
             diagnostics['reward_scale'] = scale
         for key, value in to_host(diagnostics).items():

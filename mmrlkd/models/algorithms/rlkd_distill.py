@@ -1,7 +1,9 @@
 """Single-teacher distillation with per-instance temperatures (RLKD)."""
 import os.path as osp
 import pickle
+from contextlib import contextmanager, nullcontext
 
+import torch
 from mmengine.runner import load_checkpoint
 from mmrazor.models import SingleTeacherDistill
 
@@ -21,6 +23,10 @@ class RLKDDistill(SingleTeacherDistill):
     distiller. With :class:`RLKDTemperature`, add :class:`RLKDAgentHook` to
     ``custom_hooks``: it trains the agent after every iteration.
 
+    A provider with ``reward='same_batch'`` is rewarded with the student's
+    gain on the training batch over its own step: the algorithm keeps the
+    batch's inputs until the hook asks for :meth:`performance_after_step`.
+
     Args:
         distiller (dict): An :class:`InstanceTemperatureDistiller` config.
         **kwargs: :class:`mmrazor.models.SingleTeacherDistill` arguments
@@ -36,11 +42,73 @@ class RLKDDistill(SingleTeacherDistill):
         check_class_counts(self.student, self.teacher)
         if teacher_ckpt:
             load_teacher_checkpoint(self.teacher, teacher_ckpt)
+        self._reward_batch = None
+
+    def loss(self, batch_inputs, data_samples=None):
+        """MMRazor's training step; keeps the batch for a same-batch reward.
+
+        The kept inputs are the preprocessed (augmented, mixed) ones the
+        student was trained on, so the re-measured instances are the same.
+        They are kept only while the agent acts.
+        """
+        provider = self.temperature_provider
+        self._reward_batch = None
+        if getattr(provider, 'reward', None) == 'same_batch' and \
+                provider.acting:
+            self._reward_batch = (batch_inputs, data_samples,
+                                  autocast_state(batch_inputs))
+        return super().loss(batch_inputs, data_samples)
 
     @property
     def temperature_provider(self):
         """The distiller's temperature provider."""
         return self.distiller.temperature_provider
+
+    @torch.no_grad()
+    def performance_after_step(self):
+        """The student's performance on the latest training batch, re-run
+        after the optimizer's step (``reward='same_batch'``), or None.
+
+        The student runs as it was trained (same mode, so BN normalises
+        with the batch's own statistics; same autocast precision) but
+        leaves no trace: its buffers (BN running statistics) are put back.
+        Only the instances the provider saw count. The kept batch is
+        released.
+        """
+        batch, self._reward_batch = self._reward_batch, None
+        if batch is None:
+            return None
+        inputs, data_samples, (device_type, enabled, dtype) = batch
+        precision = torch.autocast(device_type, dtype) if enabled \
+            else nullcontext()
+        distiller = self.distiller
+        with unchanged_buffers(self.student), distiller.student_recorders, \
+                precision:
+            self.student(inputs, data_samples, mode='tensor')
+            preds_S = distiller.get_record(
+                from_student=True, **distiller.logits['student'])
+        kept = distiller.last_kept
+        if kept is not None:
+            preds_S = preds_S[kept]
+        return self.temperature_provider.performance_of_last_batch(preds_S)
+
+
+def autocast_state(inputs):
+    """(device type, enabled, dtype) of autocast where ``inputs`` live."""
+    device_type = inputs.device.type if torch.is_tensor(inputs) else 'cpu'
+    return (device_type, torch.is_autocast_enabled(device_type),
+            torch.get_autocast_dtype(device_type))
+
+
+@contextmanager
+def unchanged_buffers(module):
+    """Run ``module`` and restore its buffers (BN statistics) afterwards."""
+    saved = [(buffer, buffer.clone()) for buffer in module.buffers()]
+    try:
+        yield
+    finally:
+        for buffer, value in saved:
+            buffer.copy_(value)
 
 
 def num_classes_of(model):

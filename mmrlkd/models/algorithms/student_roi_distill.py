@@ -116,6 +116,11 @@ class StudentRoIDistill(SingleTeacherDistill):
             raise TypeError('StudentRoIDistill needs an '
                             'mmrlkd.RoITemperatureDistiller, got '
                             f'{type(self.distiller).__name__}')
+        if getattr(self.temperature_provider, 'reward', None) == 'same_batch':
+            raise ValueError(
+                "RLKDTemperature(reward='same_batch') is for classification:"
+                ' re-running a detector would sample other RoIs; use '
+                "reward='next_batch'")
         if self.distiller.deliveries.deliveries:
             raise ValueError('StudentRoIDistill does not run MMRazor '
                              'deliveries: the teacher already scores the '

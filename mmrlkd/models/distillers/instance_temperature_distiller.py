@@ -59,6 +59,7 @@ class InstanceTemperatureDistiller(ConfigurableDistiller):
                     f"logits=dict({side}=dict(recorder='fc')), got {logits}")
         self.logits = logits
         self.gt_labels = gt_labels
+        self.last_kept = None
         if gt_labels is None and getattr(self.temperature_provider,
                                          'requires_labels', False):
             raise ValueError(
@@ -100,6 +101,8 @@ class InstanceTemperatureDistiller(ConfigurableDistiller):
             preds_S, preds_T = preds_S[keep], preds_T[keep]
             if gt_labels is not None:
                 gt_labels = gt_labels[keep]
+        # The instances the provider saw (None: all), for a re-measure.
+        self.last_kept = keep
         temperature = None
         if len(preds_S):
             temperature = self.temperature_provider(preds_S, preds_T,

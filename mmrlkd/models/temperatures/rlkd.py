@@ -1,7 +1,7 @@
 """RLKD: a PPO agent picks each instance's temperature (arXiv 2407.00115)."""
 import torch
 
-from mmrlkd.agents import (EpisodeBuffer, PPOUpdater, RewardCorrector,
+from mmrlkd.agents import (REWARDS, EpisodeBuffer, PPOUpdater, RewardCorrector,
                            RLKDAgent, StateUpdater, TemperaturePolicy,
                            batch_performance, instance_states, state_dim)
 from mmrlkd.registry import MODELS
@@ -41,6 +41,15 @@ class RLKDTemperature(BaseTemperatureProvider):
             instead of maximum probabilities. Defaults to False.
         performance (str): 'accuracy' (batch top-1) or 'neg_ce'.
             Defaults to 'accuracy'.
+        reward (str): What rewards iteration t's temperatures.
+            'next_batch' (the paper): ``perf(batch t+1) - perf(batch t)``,
+            free but mostly the two batches' sampling noise (issue 17).
+            'same_batch': ``perf(batch t, after step t) - perf(batch t,
+            before it)``, the student's gain on the very instances whose
+            temperatures made the step; it costs one more no-grad student
+            forward per learning iteration (the algorithm's
+            ``performance_after_step``; classification only) and removes
+            the batch-composition term. Defaults to 'next_batch'.
         policy (dict, optional): Extra :class:`TemperaturePolicy` arguments
             (``hidden_dim``, ``init_log_std``).
         ppo (dict, optional): :class:`PPOUpdater` arguments (learning rates,
@@ -79,6 +88,7 @@ class RLKDTemperature(BaseTemperatureProvider):
                  use_uncertainty=True,
                  use_gt_prob=False,
                  performance='accuracy',
+                 reward='next_batch',
                  policy=None,
                  ppo=None,
                  reward_calibration=True,
@@ -93,7 +103,11 @@ class RLKDTemperature(BaseTemperatureProvider):
         if performance not in ('accuracy', 'neg_ce'):
             raise ValueError("performance must be 'accuracy' or 'neg_ce', "
                              f'got {performance!r}')
+        if reward not in REWARDS:
+            raise ValueError(f'reward must be one of {REWARDS}, '
+                             f'got {reward!r}')
         self.warmup_temperature = float(warmup_temperature)
+        self.reward = reward
         self.use_uncertainty = use_uncertainty
         self.use_gt_prob = use_gt_prob
         self.performance = performance
@@ -112,6 +126,7 @@ class RLKDTemperature(BaseTemperatureProvider):
         self.acting = False
         self._episode = None  # this iteration's (states, actions, ...)
         self._performance = None  # this iteration's batch performance
+        self._labels = None  # this iteration's targets ('same_batch')
         self._pending = EpisodeBuffer(64, self.policy.state_dim)
         self._pending_performance = None
         self._pending_acted = False
@@ -145,6 +160,7 @@ class RLKDTemperature(BaseTemperatureProvider):
         if self._pending_performance is not None:
             self._pending_performance = self._pending_performance.to(device)
         self._performance = None
+        self._labels = None
         self._episode = None
         return self
 
@@ -163,6 +179,8 @@ class RLKDTemperature(BaseTemperatureProvider):
         if self.training:
             self._performance = batch_performance(preds_S, gt_labels,
                                                   self.performance)
+            if self.reward == 'same_batch':
+                self._labels = gt_labels
         if not self.acting:
             t = preds_S.new_full((),
                                  self.warmup_temperature,
@@ -185,16 +203,32 @@ class RLKDTemperature(BaseTemperatureProvider):
         """Performance of the latest training batch (0-dim) or None."""
         return self._performance
 
+    def performance_of_last_batch(self, preds_S):
+        """Performance of new logits of the latest training batch's
+        instances (those the provider saw, in order), or None.
+
+        With ``reward='same_batch'``, the algorithm re-runs the student on
+        the batch after its step and measures it here with the labels kept
+        from :meth:`forward`.
+        """
+        if self._labels is None:
+            return None
+        return batch_performance(preds_S, self._labels, self.performance)
+
     def finish_iteration(self,
                          reward_scale=1.0,
                          update=True,
-                         performance=None):
-        """Reward the previous episode, update the agent, queue this one.
+                         performance=None,
+                         change=None):
+        """Reward an episode, update the agent, queue this one.
 
-        Called after the student's step. The previous iteration's actions
-        produced that step, so their reward is this batch's performance
-        (measured before this step) minus the previous batch's. The agent
-        then learns from that episode (calibration, state updater, PPO).
+        Called after the student's step. With ``reward='next_batch'`` the
+        previous iteration's actions produced that step, so their reward is
+        this batch's performance (measured before this step) minus the
+        previous batch's. With ``'same_batch'`` this iteration's actions
+        are rewarded at once with ``change``, their batch's gain over the
+        step. The agent then learns from that episode (calibration, state
+        updater, PPO).
 
         Args:
             reward_scale (float): Warm-up factor of the reward.
@@ -202,6 +236,9 @@ class RLKDTemperature(BaseTemperatureProvider):
                 for update intervals > 1). Defaults to True.
             performance (Tensor, optional): This batch's performance as
                 agreed across processes; defaults to the local one.
+            change (Tensor, optional): ``'same_batch'``: this batch's
+                performance after the step minus before it, as agreed
+                across processes; None when it was not measured.
 
         Returns:
             dict[str, Tensor | float]: ``reward`` and the agent's
@@ -216,6 +253,9 @@ class RLKDTemperature(BaseTemperatureProvider):
         performance = self._performance if performance is None \
             else performance
         diagnostics = {}
+        if self.reward == 'same_batch':
+            return self._finish_same_batch(reward_scale, update, change,
+                                           diagnostics)
         # Decided on values every process shares (the agreed performances,
         # whether the agent acted), never on this process's episode, which
         # may be empty where the others' are not: learn() enters
@@ -243,6 +283,35 @@ class RLKDTemperature(BaseTemperatureProvider):
         # A batch the provider never saw (every instance skipped, or
         # distillation stopped) must not be rewarded with a stale value.
         self._performance = None
+        return diagnostics
+
+    def _finish_same_batch(self, reward_scale, update, change, diagnostics):
+        """Reward this iteration's episode with its own batch's gain.
+
+        The decision to learn rests on what every process shares (whether
+        the agent acted, the agreed ``change``), never on this process's
+        episode, which may be empty where the others' are not.
+        """
+        self._pending.clear()
+        if self._episode is not None:
+            self._pending.store(**{
+                key: value.to(self.device)
+                for key, value in self._episode.items()
+            })
+        if self.acting and change is not None:
+            reward = reward_scale * change.to(self.device)
+            diagnostics['reward'] = reward
+            if update:
+                diagnostics.update(
+                    self.agent.learn(self._pending.get(), reward))
+                diagnostics['skipped_updates'] = float(
+                    self.agent.skipped_updates)
+        self._pending.clear()
+        self._pending_performance = None
+        self._pending_acted = False
+        self._episode = None
+        self._performance = None
+        self._labels = None
         return diagnostics
 
     def agent_state_dict(self):

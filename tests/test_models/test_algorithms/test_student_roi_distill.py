@@ -373,3 +373,9 @@ def test_distiller_with_no_rois_at_all():
     assert float(losses['loss_kd']) == 0
     assert float(losses['roi_count']) == float(losses['roi_skipped']) == 0
     assert model.temperature_provider.last_performance is None
+
+
+def test_a_same_batch_reward_is_refused_with_a_clear_error():
+    with pytest.raises(ValueError, match='same_batch'):
+        build(
+            provider=dict(type='mmrlkd.RLKDTemperature', reward='same_batch'))
