@@ -21,6 +21,10 @@ model = dict(
             type='mmrlkd.RLKDTemperature',
             warmup_temperature=4.0)))
 
+# RewardDiagnosticsHook writes the reward's per-epoch statistics to
+# <work_dir>/reward_diagnostics.jsonl (issue 17, item 2); it only reads
+# logged scalars, so it does not change training.
 custom_hooks = [
-    dict(type='mmrlkd.RLKDAgentHook', agent_warmup=2, reward_warmup=2)
+    dict(type='mmrlkd.RLKDAgentHook', agent_warmup=2, reward_warmup=2),
+    dict(type='mmrlkd.RewardDiagnosticsHook'),
 ]

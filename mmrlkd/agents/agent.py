@@ -34,7 +34,8 @@ import math
 import torch
 
 _OWN_KEYS = ('corrector_loss', 'calibrated_reward_std', 'state_updater_loss',
-             'state_updater_mse', 'mask_mean', 'reward_std')
+             'state_updater_mse', 'mask_mean', 'reward_std',
+             'corrector_heldout_prediction', 'corrector_target')
 #: Spreads the per-process seeds (the golden ratio in 64 bits).
 _RANK_STRIDE = 0x9E3779B97F4A7C15
 
@@ -328,6 +329,12 @@ class RLKDAgent:
         if self.reward_corrector is not None:
             diagnostics['corrector_loss'] = self.reward_corrector.update(
                 states, temperatures, normalised)
+            # Its prediction of this return before training on it, and the
+            # return (standardised): held-out pairs for the reward's
+            # explained variance (issue 17, item 2).
+            diagnostics['corrector_heldout_prediction'] = \
+                self.reward_corrector.last_heldout_prediction
+            diagnostics['corrector_target'] = normalised
             credit = self.reward_corrector.redistribute(
                 states, temperatures, normalised)
             # Back to reward units; the mean is shared evenly, so the

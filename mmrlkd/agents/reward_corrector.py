@@ -188,6 +188,13 @@ class RewardCorrector:
     Attributes:
         sync (AgentSync, optional): Averages each step's gradients over
             processes; None in a single process.
+        last_heldout_prediction (Tensor, optional): The final prediction
+            ``g_{N-1}`` of the latest episode's return, made by
+            :meth:`update` before any step on it (0-dim, detached, in the
+            caller's unit of G); None before the first update. Paired with
+            the returns it predicts, it measures on unseen episodes how
+            much of the return the states and temperatures explain (issue
+            17, item 2).
     """
 
     def __init__(self,
@@ -211,6 +218,7 @@ class RewardCorrector:
         self.final_weight = final_weight
         self.aux_weight = aux_weight
         self.sync = None
+        self.last_heldout_prediction = None
         self.params = list(self.network.parameters())
         self.optimizer = _adam(self.params, lr)
 
@@ -249,19 +257,29 @@ class RewardCorrector:
 
         Returns:
             Tensor: This episode's loss before any step (0-dim), i.e. on an
-            episode the network has not seen.
+            episode the network has not seen; its final prediction of G
+            from before that step is kept in ``last_heldout_prediction``.
         """
         episode_return = torch.as_tensor(
             episode_return, dtype=states.dtype,
             device=states.device).detach().reshape(())
         self.replay.append((states.detach().clone(),
                             temperatures.detach().clone(), episode_return))
-        batch = self._replay_batch()
+        replay_states, replay_temperatures, returns, lengths = \
+            self._replay_batch()
         episode_loss = None
         for _ in range(self.epochs):
-            losses = self.loss(*batch, reduction='none')
+            predictions = self.network(replay_states, replay_temperatures,
+                                       lengths)
+            losses = return_decomposition_loss(predictions, returns, None,
+                                               self.final_weight,
+                                               self.aux_weight, lengths,
+                                               'none')
             if episode_loss is None:
                 episode_loss = losses[-1].detach()
+                # Padding adds nothing to the cumulative sum, so the last
+                # column holds each episode's final prediction g_{N-1}.
+                self.last_heldout_prediction = predictions[-1, -1].detach()
             self.optimizer.zero_grad()
             losses.mean().backward()
             if self.sync is not None:
@@ -269,7 +287,11 @@ class RewardCorrector:
             self.optimizer.step()
         if episode_loss is None:
             with torch.no_grad():
-                episode_loss = self.loss(states, temperatures, episode_return)
+                predictions = self.network(states, temperatures)
+                episode_loss = return_decomposition_loss(
+                    predictions, episode_return, None, self.final_weight,
+                    self.aux_weight)
+                self.last_heldout_prediction = predictions[-1]
         return episode_loss
 
     @torch.no_grad()
@@ -298,8 +320,12 @@ class RewardCorrector:
         self.to(self.network.baseline.device)
 
     def to(self, device):
-        """Move the network, the optimizer's state and the replay."""
+        """Move the network, the optimizer's state, the replay and the
+        latest held-out prediction."""
         self.network.to(device)
+        if self.last_heldout_prediction is not None:
+            self.last_heldout_prediction = self.last_heldout_prediction.to(
+                device)
         self.params = list(self.network.parameters())
         move_optimizer(self.optimizer, self.params, device)
         replay = [

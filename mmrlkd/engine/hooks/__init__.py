@@ -2,6 +2,7 @@ from .ctkd_curriculum_hook import CTKDCurriculumHook, cosine_lambda
 from .efficient_exploration_hook import EfficientExplorationHook
 from .mtkd_agent_hook import MTKDAgentHook
 from .random_state_hook import RandomStateHook
+from .reward_diagnostics_hook import RewardDiagnosticsHook
 from .rlkd_agent_hook import RLKDAgentHook
 from .temperature_dump_hook import TemperatureDumpHook
 
@@ -11,3 +12,4 @@ __all__ = [
 ]
 __all__ += ['MTKDAgentHook']
 __all__ += ['RandomStateHook']
+__all__ += ['RewardDiagnosticsHook']

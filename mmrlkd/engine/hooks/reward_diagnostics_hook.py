@@ -1,0 +1,245 @@
+"""Per-epoch statistics of the RLKD reward, to measure its signal-to-noise.
+
+Issue 17 (item 2): the batch reward is the change of batch accuracy
+between two different batches, so batch-sampling noise may swamp what the
+temperatures did. This hook measures, from the scalars
+:class:`RLKDAgentHook` already logs, how noisy the reward is in a real run
+(its spread, and a lag-1 autocorrelation near -0.5, the signature of a
+difference of independent noises) and how much of it the agent's states
+and actions explain (the reward corrector's explained variance on
+episodes it has not trained on yet).
+"""
+import json
+import math
+import os
+import os.path as osp
+
+import numpy as np
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+
+from mmrlkd.registry import HOOKS
+
+REWARD_KEY = 'train/rl/reward'
+PREDICTION_KEY = 'train/rl/corrector_heldout_prediction'
+TARGET_KEY = 'train/rl/corrector_target'
+DIAGNOSTICS_FILE = 'reward_diagnostics.jsonl'
+#: The row's statistics logged as ``train/rl/reward_epoch_<name>``.
+LOGGED = ('count', 'mean', 'std', 'lag1_autocorr', 'explained_variance')
+
+
+def lag1_autocorrelation(values):
+    """Sample lag-1 autocorrelation ``sum (x_t - m)(x_{t+1} - m) / sum
+    (x_t - m)^2`` (the usual ACF estimator, m the mean); NaN for fewer than
+    two values or a constant sequence."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2:
+        return math.nan
+    x = x - x.mean()
+    denominator = np.dot(x, x)
+    return float(np.dot(x[:-1], x[1:]) / denominator) \
+        if denominator > 0 else math.nan
+
+
+def reward_statistics(rewards, predictions=(), targets=()):
+    """One window's statistics of the reward and of the corrector.
+
+    Args:
+        rewards (Sequence[float]): The rewards, in iteration order.
+        predictions (Sequence[float]): The corrector's held-out predictions
+            of the standardised return. Defaults to ().
+        targets (Sequence[float]): The standardised returns they predict,
+            one per prediction. Defaults to ().
+
+    Returns:
+        dict[str, float]: ``count``, ``mean``, ``std`` (n - 1 in the
+        denominator), ``lag1_autocorr`` of the rewards; ``episodes`` (the
+        held-out pairs), ``explained_variance`` ``1 - mse / var(target)``,
+        ``heldout_mse``, ``target_mean`` and ``target_var`` (n in the
+        denominator), so that windows can be pooled. NaN where undefined.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    p = np.asarray(predictions, dtype=np.float64)
+    y = np.asarray(targets, dtype=np.float64)
+    if p.shape != y.shape:
+        raise ValueError(f'{p.size} predictions for {y.size} targets')
+    nan = math.nan
+    stats = dict(
+        count=int(r.size),
+        mean=float(r.mean()) if r.size else nan,
+        std=float(r.std(ddof=1)) if r.size > 1 else nan,
+        lag1_autocorr=lag1_autocorrelation(r),
+        episodes=int(y.size),
+        heldout_mse=float(np.mean((y - p)**2)) if y.size else nan,
+        target_mean=float(y.mean()) if y.size else nan,
+        target_var=float(y.var()) if y.size else nan)
+    var = stats['target_var']
+    stats['explained_variance'] = 1 - stats['heldout_mse'] / var \
+        if y.size > 1 and var > 0 else nan
+    return stats
+
+
+def _history(hub, key):
+    """The key's history array (None if never logged).
+
+    MMEngine's ``HistoryBuffer.update`` replaces the array with a new one
+    (``np.append``), also once it has reached ``max_length`` and stops
+    growing: a different array means a new value.
+    """
+    buffer = hub.log_scalars.get(key)
+    return None if buffer is None else buffer.data[0]
+
+
+@HOOKS.register_module()
+class RewardDiagnosticsHook(Hook):
+    """Summarises the RLKD reward each epoch (or every ``interval`` iters).
+
+    Every iteration it takes, from the message hub, the ``train/rl/reward``
+    that :class:`RLKDAgentHook` logged in this iteration and, with reward
+    calibration on, the reward corrector's prediction of this episode's
+    standardised return made before training on it
+    (``corrector_heldout_prediction``) and that return
+    (``corrector_target``); values not logged in this iteration (warm-up,
+    skipped updates, calibration off) are not counted. At each window's
+    end it computes the rewards' count, mean, std and lag-1
+    autocorrelation and the corrector's held-out explained variance
+    ``1 - mean((target - prediction)^2) / var(target)``
+    (:func:`reward_statistics`): near 0, the states and temperatures
+    explain none of the reward; a lag-1 autocorrelation near -0.5 says
+    consecutive rewards share a noise term of opposite sign, i.e. the
+    reward is mostly the difference of two batches' sampling noise. They
+    are logged as ``train/rl/reward_epoch_<name>`` (``count``, ``mean``,
+    ``std``, ``lag1_autocorr``, ``explained_variance``; finite values
+    only), in one log line, and the main process appends the row as one
+    JSON line to ``<work_dir>/reward_diagnostics.jsonl`` (``epoch``,
+    ``iter``: the 1-based last iteration, and every statistic, NaN as
+    null). ``tools/analysis/reward_diagnostics.py`` prints the rows as a
+    table. It reads host floats only (the agent hook has already copied
+    them), draws no random numbers and touches neither the model nor the
+    agent, so adding it does not change training.
+
+    Args:
+        interval (int, optional): Summarise every this many iterations
+            (for iteration-based loops; the last, partial window at the end
+            of training). None summarises each epoch (in an iteration-based
+            loop, the whole run once). Defaults to None.
+        filename (str): The JSON-lines file in the work dir. Defaults to
+            'reward_diagnostics.jsonl'.
+
+    Note:
+        The corrector sees each instance's state, the student's and
+        teacher's confidences on this batch, which also predict this
+        batch's accuracy, the reward's negative term: a positive explained
+        variance can come from the batch's composition rather than from
+        the temperatures.
+
+    Note:
+        Priority 55, between :class:`RLKDAgentHook` (NORMAL, 50), whose
+        scalars of the same iteration it reads, and the LoggerHook
+        (BELOW_NORMAL, 60). A fresh run (iteration 0) truncates the file; a
+        resumed one keeps the rows up to its iteration and appends; the
+        window open at the checkpoint restarts empty.
+
+    Examples:
+        >>> custom_hooks = [
+        ...     dict(type='mmrlkd.RLKDAgentHook', agent_warmup=2),
+        ...     dict(type='mmrlkd.RewardDiagnosticsHook')]
+    """
+
+    priority = 55
+
+    def __init__(self, interval=None, filename=DIAGNOSTICS_FILE):
+        if interval is not None and (int(interval) != interval
+                                     or interval < 1):
+            raise ValueError(
+                f'interval must be an int >= 1 or None, got {interval}')
+        if not isinstance(filename, str) or not filename:
+            raise ValueError(f'filename must be a file name, got {filename!r}')
+        self.interval = None if interval is None else int(interval)
+        self.filename = filename
+        self._reset()
+        self._before = {}
+
+    def _reset(self):
+        self._rewards, self._predictions, self._targets = [], [], []
+
+    def _path(self, runner):
+        return osp.join(runner.work_dir, self.filename)
+
+    def before_train(self, runner):
+        if self.interval is not None and self.interval > runner.max_iters:
+            runner.logger.warning(
+                f'RewardDiagnosticsHook: interval={self.interval} exceeds '
+                f'the {runner.max_iters} iterations: one row at the end')
+        self._reset()
+        if not is_main_process():
+            return
+        path = self._path(runner)
+        rows = []
+        if runner.iter > 0 and osp.isfile(path):
+            with open(path) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+            rows = [row for row in rows if row['iter'] <= runner.iter]
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.writelines(json.dumps(row) + '\n' for row in rows)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        hub = runner.message_hub
+        self._before = {
+            key: _history(hub, key)
+            for key in (REWARD_KEY, PREDICTION_KEY, TARGET_KEY)
+        }
+
+    def _new_value(self, hub, key):
+        """The key's value if it was logged in this iteration, else None."""
+        history = _history(hub, key)
+        if history is None or history is self._before.get(key):
+            return None
+        return float(history[-1])
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None):
+        hub = runner.message_hub
+        reward = self._new_value(hub, REWARD_KEY)
+        if reward is not None:
+            self._rewards.append(reward)
+        prediction = self._new_value(hub, PREDICTION_KEY)
+        target = self._new_value(hub, TARGET_KEY)
+        if prediction is not None and target is not None:
+            self._predictions.append(prediction)
+            self._targets.append(target)
+        if self.interval is not None and \
+                (runner.iter + 1) % self.interval == 0:
+            self._summarise(runner, runner.iter + 1)
+
+    def after_train_epoch(self, runner):
+        if self.interval is None:
+            self._summarise(runner, runner.iter)
+
+    def after_train(self, runner):
+        if self.interval is not None and runner.iter % self.interval:
+            self._summarise(runner, runner.iter)
+
+    def _summarise(self, runner, last_iter):
+        stats = reward_statistics(self._rewards, self._predictions,
+                                  self._targets)
+        self._reset()
+        for name in LOGGED:
+            if math.isfinite(stats[name]):
+                runner.message_hub.update_scalar(
+                    f'train/rl/reward_epoch_{name}', stats[name])
+        row = dict(epoch=runner.epoch + 1, iter=last_iter)
+        row.update({
+            key: value if math.isfinite(value) else None
+            for key, value in stats.items()
+        })
+        runner.logger.info(
+            f'Reward diagnostics (epoch {row["epoch"]}, iter {last_iter}): ' +
+            ', '.join(f'{key} {stats[key]:.4g}' for key in LOGGED))
+        if is_main_process():
+            with open(self._path(runner), 'a') as f:
+                f.write(json.dumps(row) + '\n')
