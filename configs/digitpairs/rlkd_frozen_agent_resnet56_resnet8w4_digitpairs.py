@@ -9,5 +9,6 @@ custom_hooks = [
         type='mmrlkd.RLKDAgentHook',
         agent_warmup=2,
         reward_warmup=2,
-        learn=False)
+        learn=False),
+    dict(type='mmrlkd.RewardDiagnosticsHook'),
 ]
