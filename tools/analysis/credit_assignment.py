@@ -49,16 +49,23 @@ variant), the agent's sampling, the training states and the noise.
 
     python tools/analysis/credit_assignment.py [--function student] \\
         [--noise 0 | --noise real | --snr 0.1] [--episodes 1000] \\
-        [--seeds 3] [--plot credit.png] [--json credit.json]
+        [--seeds 3] [--corrector epochs=4] [--plot credit.png] \\
+        [--json credit.json]
 
 It prints a markdown table of the error at 0, 10 %, 50 % and 100 % of the
 episodes (mean +- std over seeds) and, per variant and seed, the final
 diagnostics that tell a stuck agent's cause: the policy's std, the share of
 saturated tanh means, the spread of the mean temperature and its
-correlation with T*, the state updater's mask per feature and the critic's
-explained variance. A 240-epoch CIFAR run has ~188k episodes (240 x 782).
+correlation with T*, the state updater's mask per feature, the critic's
+explained variance and how well the reward corrector's credit tracks the
+instances' true advantages (``credit corr``: the stuck seed of issue 17
+had the std, masks and critic of the seeds that learnt, and a credit that
+had stopped tracking the temperature). ``--corrector KEY=VALUE`` changes the
+corrector's arguments in the calibrated variants. A 240-epoch CIFAR run has
+~188k episodes (240 x 782).
 """
 import argparse
+import ast
 import importlib.util
 import json
 import math
@@ -253,11 +260,13 @@ def noise_level(noise=None, snr=None):
 # ------------------------------------------------------------- the agents
 
 
-def build_agent(variant, state_dim=3):
+def build_agent(variant, state_dim=3, corrector=None):
     """An agent as ``RLKDTemperature`` builds it with default arguments.
 
     ``per_instance`` differs only in ``gamma=0`` (see the module docstring)
-    and has neither corrector nor state updater.
+    and has neither corrector nor state updater. ``corrector`` (dict,
+    optional) overrides ``RewardCorrector``'s keyword arguments in the
+    calibrated variants (``--corrector``).
     """
     agents = load_agents()
     if variant not in VARIANTS:
@@ -270,7 +279,7 @@ def build_agent(variant, state_dim=3):
     return agents.RLKDAgent(
         policy,
         agents.PPOUpdater(policy, **ppo),
-        reward_corrector=agents.RewardCorrector(state_dim)
+        reward_corrector=agents.RewardCorrector(state_dim, **(corrector or {}))
         if calibration else None,
         state_updater=agents.StateUpdater(state_dim)
         if variant == 'default' else None,
@@ -295,7 +304,37 @@ def learn(agent, variant, states, out, effects, reward, eps):
 
 
 @torch.no_grad()
-def evaluate(agent, states, best):
+def credit_correlation(agent, states, best, scale, samples=256):
+    """How well the reward corrector's credit tells good actions from bad.
+
+    One action is sampled per held-out state (from a generator of its own,
+    so the agent's random stream is untouched); its true advantage is its
+    effect minus the state's expected effect under the policy (Monte Carlo
+    over ``samples`` actions). Returns the correlation over the states
+    between that and the corrector's credit for the action, or NaN without
+    a corrector. With good credit it is near 1; near 0 the policy gradient
+    has nothing to follow but noise.
+    """
+    if agent.reward_corrector is None:
+        return math.nan
+    generator = torch.Generator().manual_seed(EVAL_SEED + 2)
+    policy = agent.policy
+    mu = policy.actor(agent.policy_states(states)).squeeze(-1)
+    std = policy.log_std.exp()
+    noise = torch.randn((samples + 1, ) + mu.shape, generator=generator)
+    temperatures = policy.to_temperature(mu + std * noise)
+    effects = instance_effects(temperatures, best, scale)
+    advantage = effects[0] - effects[1:].mean(0)
+    action = mu + std * noise[0]
+    credit = agent.reward_corrector.redistribute(states, torch.sigmoid(action),
+                                                 0.0)
+    if credit.std() < 1e-12:
+        return 0.0
+    return float(torch.corrcoef(torch.stack([credit, advantage]))[0, 1])
+
+
+@torch.no_grad()
+def evaluate(agent, states, best, scale=None):
     """Error and policy diagnostics on the held-out states."""
     out = agent.act(states, deterministic=True)
     temperature = out['temperature']
@@ -310,6 +349,8 @@ def evaluate(agent, states, best):
         result['correlation'] = float(torch.corrcoef(stacked)[0, 1])
     else:
         result['correlation'] = math.nan
+    if scale is not None:
+        result['credit_corr'] = credit_correlation(agent, states, best, scale)
     if agent.state_updater is not None:
         updated = agent.state_updater.update_states(states)
         visible = states > 1e-3
@@ -335,7 +376,7 @@ def table_episodes(episodes):
 def run(variant, seed, args, eval_states, eval_best, scale, noise):
     """Train one variant from one seed; its curve and diagnostics."""
     torch.manual_seed(seed)
-    agent = build_agent(variant)
+    agent = build_agent(variant, corrector=getattr(args, 'corrector', None))
     states_rng = torch.Generator().manual_seed(10_000 + seed)
     noise_rng = torch.Generator().manual_seed(20_000 + seed)
     marks = checkpoints(args.episodes, args.curve_points)
@@ -356,7 +397,8 @@ def run(variant, seed, args, eval_states, eval_best, scale, noise):
             reward, eps = batch_reward(effects, noise, noise_rng)
             last = learn(agent, variant, states, out, effects, reward, eps)
             episode += 1
-        point = dict(episode=mark, **evaluate(agent, eval_states, eval_best))
+        point = dict(
+            episode=mark, **evaluate(agent, eval_states, eval_best, scale))
         for key in ('std', 'explained_variance', 'mask_mean', 'corrector_loss',
                     'approx_kl', 'clip_fraction'):
             point[key] = last.get(key, math.nan)
@@ -407,7 +449,8 @@ def diagnostics_table(results, variants):
     columns = [('error', '|T-T*|'), ('correlation', 'corr(T,T*)'),
                ('temperature_spread', 'T spread'), ('std', 'policy std'),
                ('mean_abs_mu', 'mean |mu|'), ('saturated', 'tanh sat.'),
-               ('explained_variance', 'critic EV'), ('mask_student', 'mask s'),
+               ('explained_variance', 'critic EV'),
+               ('credit_corr', 'credit corr'), ('mask_student', 'mask s'),
                ('mask_teacher', 'mask t'), ('mask_margin', 'mask u')]
     lines = [
         '| variant | seed | ' + ' | '.join(c[1] for c in columns) + ' |',
@@ -454,6 +497,21 @@ def plot_curves(results, variants, path, title):
 # ------------------------------------------------------------------- main
 
 
+def keyword_arguments(pairs):
+    """``['epochs=4', ...]`` -> ``{'epochs': 4, ...}`` (Python literals)."""
+    kwargs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition('=')
+        if not sep or not key.isidentifier():
+            raise ValueError(f'expected KEY=VALUE, got {pair!r}')
+        try:
+            kwargs[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise ValueError(
+                f'{pair!r}: the value is not a Python literal') from None
+    return kwargs
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
@@ -488,6 +546,13 @@ def parse_args(argv=None):
         nargs='+',
         default=list(VARIANTS),
         choices=list(VARIANTS))
+    parser.add_argument(
+        '--corrector',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='RewardCorrector keyword arguments for the calibrated variants, '
+        'e.g. --corrector epochs=4 (default: its defaults)')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument(
         '--classes', type=int, default=100, help='classes of the logits')
@@ -508,6 +573,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     try:
         args.noise_std = noise_level(args.noise, args.snr)
+        args.corrector = keyword_arguments(args.corrector)
     except ValueError as error:
         parser.error(str(error))
     for name in ('episodes', 'batch_size', 'eval_states', 'threads', 'seeds',
@@ -532,6 +598,9 @@ def main(argv=None):
     title = (f'T* = {formula} ({args.function}), noise {noise:g} '
              f'(SNR {snr:g}), batch {args.batch_size}, '
              f'{len(seeds)} seeds')
+    if args.corrector:
+        title += ', corrector ' + ' '.join(f'{k}={v!r}'
+                                           for k, v in args.corrector.items())
     print(f'# credit assignment: {title}; effect unit D = {scale:.4f}')
     results = []
     for variant in args.variants:
@@ -554,8 +623,9 @@ def main(argv=None):
     print('Final diagnostics per run (T spread: std of the mean '
           'temperature over the held-out states; policy std: exp(log_std); '
           'mu: the tanh mean action, tanh sat.: share of |mu| > 0.99; '
-          'critic EV: explained variance; mask: the state updater\'s, per '
-          'feature):')
+          'critic EV: explained variance; credit corr: correlation of the '
+          'reward corrector\'s credit with the instances\' true advantages; '
+          'mask: the state updater\'s, per feature):')
     print()
     print(diagnostics_table(results, args.variants))
     if args.plot:
