@@ -124,14 +124,13 @@ def test_stationary_policy_is_credited():
     assert mean_over_seeds([(6.0, 450)]) > GOOD_CREDIT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='issue 17, item 4: one corrector step per episode lags a moving '
-    'policy (credit corr 0.62, stationary 0.85); the stuck seed of the '
-    'credit benchmark')
 def test_credit_follows_a_policy_that_moves():
+    """Issue 17, item 4: with one corrector step per episode (the default
+    until 2026-12-03) the credit lagged the moved policy (0.64, 0.45, 0.72,
+    0.68 over these seeds): the credit benchmark's stuck seed."""
     assert mean_over_seeds([(3.1, 300), (6.0, 150)]) > GOOD_CREDIT
 
 
-def test_more_corrector_steps_follow_a_policy_that_moves():
-    assert mean_over_seeds([(3.1, 300), (6.0, 150)], epochs=4) > GOOD_CREDIT
+def test_one_corrector_step_per_episode_lags_a_moving_policy():
+    """The cause, kept measurable: the same schedule with 1 step."""
+    assert mean_over_seeds([(3.1, 300), (6.0, 150)], epochs=1) < GOOD_CREDIT
