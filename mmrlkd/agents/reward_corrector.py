@@ -178,12 +178,12 @@ class RewardCorrector:
         hidden_dim (int): Width of the contribution MLP. Defaults to 32.
         lr (float): Adam learning rate. Defaults to 1e-2 (the official
             1e-3 learns too slowly from one return per episode).
-        epochs (int): Adam steps per episode. Defaults to 4 (the official
-            code takes 9 on one episode). With 1 the corrector lags a
-            policy whose temperatures move: its credit keeps pointing the
-            way that paid before, past the optimum, and drove one seed of
-            the credit-assignment benchmark into a saturated tanh mean
-            (issue 17, item 4).
+        epochs (int): Adam steps per episode. Defaults to 1 (the official
+            code takes 9 on one episode; each step costs time in every
+            iteration). One step lags a policy whose temperatures move
+            (the credit benchmark's stuck seed; 4 steps fix it there), but
+            with the paper's noisy reward 4 steps made DigitPairs RLKD
+            worse in 5 seeds of 5 (issue 17; docs/en/user_guides/rlkd.md).
         replay_size (int): Episodes trained on together. Defaults to 16.
         final_weight (float): w1 of eq. (11). Defaults to 1.0.
         aux_weight (float): w2 of eq. (11). Defaults to 0.5.
@@ -204,7 +204,7 @@ class RewardCorrector:
                  state_dim,
                  hidden_dim=32,
                  lr=1e-2,
-                 epochs=4,
+                 epochs=1,
                  replay_size=16,
                  final_weight=1.0,
                  aux_weight=0.5):

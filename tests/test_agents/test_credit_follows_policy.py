@@ -124,13 +124,13 @@ def test_stationary_policy_is_credited():
     assert mean_over_seeds([(6.0, 450)]) > GOOD_CREDIT
 
 
-def test_credit_follows_a_policy_that_moves():
-    """Issue 17, item 4: with one corrector step per episode (the default
-    until 2026-12-03) the credit lagged the moved policy (0.64, 0.45, 0.72,
-    0.68 over these seeds): the credit benchmark's stuck seed."""
-    assert mean_over_seeds([(3.1, 300), (6.0, 150)]) > GOOD_CREDIT
-
-
 def test_one_corrector_step_per_episode_lags_a_moving_policy():
-    """The cause, kept measurable: the same schedule with 1 step."""
-    assert mean_over_seeds([(3.1, 300), (6.0, 150)], epochs=1) < GOOD_CREDIT
+    """Issue 17, item 4, the credit benchmark's stuck seed: with the
+    default single step per episode the credit lags the moved policy
+    (0.64, 0.45, 0.72, 0.68 over these seeds). The default stays: with
+    4 steps DigitPairs RLKD ended lower in 5 seeds of 5 (docs, rlkd.md)."""
+    assert mean_over_seeds([(3.1, 300), (6.0, 150)]) < GOOD_CREDIT
+
+
+def test_more_corrector_steps_follow_a_policy_that_moves():
+    assert mean_over_seeds([(3.1, 300), (6.0, 150)], epochs=4) > GOOD_CREDIT

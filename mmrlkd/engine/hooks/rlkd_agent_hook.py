@@ -117,8 +117,8 @@ class RLKDAgentHook(Hook):
         takes the same steps: the performance is averaged over the
         processes, whether to learn and how many minibatches are agreed by
         one all-reduce, and each optimizer step's gradients cross in one
-        flat bucket. With the default agent that is 1 + 1 + 4 + 2 + 5 + 5 =
-        18 collectives in an iteration that learns (performance, decision,
+        flat bucket. With the default agent that is 1 + 1 + 1 + 2 + 5 + 5 =
+        15 collectives in an iteration that learns (performance, decision,
         reward corrector, state updater, actor and critic epochs), 1
         otherwise (0 with ``reward='same_batch'``). Each process draws
         its own exploration noise.
