@@ -21,14 +21,20 @@ def batch(seed, num=16, classes=5):
             torch.randint(0, classes, (num, ), generator=g))
 
 
-def _iterations(rank, _):
+def acting_provider(rank, **options):
+    """A provider whose agent is synchronised across the processes."""
     torch.manual_seed(0)
-    provider = RLKDTemperature(policy=dict(hidden_dim=16))
+    provider = RLKDTemperature(policy=dict(hidden_dim=16), **options)
     sync = AgentSync()
     sync.broadcast_(provider.agent.networks())
     provider.agent.sync = sync
     provider.agent.seed_for_rank(rank)
     provider.acting = True
+    return provider, sync
+
+
+def _iterations(rank, _):
+    provider, sync = acting_provider(rank)
     log = []
     for step in range(5):
         # Iteration 2 of process 1: every instance was skipped.
@@ -64,14 +70,8 @@ def test_a_batch_one_process_never_saw_does_not_split_the_agents(tmp_path):
 
 
 def _same_batch_iterations(rank, _):
-    torch.manual_seed(0)
-    provider = RLKDTemperature(
-        policy=dict(hidden_dim=16), reward='same_batch', performance='neg_ce')
-    sync = AgentSync()
-    sync.broadcast_(provider.agent.networks())
-    provider.agent.sync = sync
-    provider.agent.seed_for_rank(rank)
-    provider.acting = True
+    provider, sync = acting_provider(
+        rank, reward='same_batch', performance='neg_ce')
     log = []
     for step in range(4):
         preds_S, preds_T, labels = batch(10 * step + rank)

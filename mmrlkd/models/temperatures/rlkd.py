@@ -252,30 +252,20 @@ class RLKDTemperature(BaseTemperatureProvider):
         """
         performance = self._performance if performance is None \
             else performance
-        diagnostics = {}
         if self.reward == 'same_batch':
-            return self._finish_same_batch(reward_scale, update, change,
-                                           diagnostics)
+            return self._finish_same_batch(reward_scale, update, change)
+        diagnostics = {}
         # Decided on values every process shares (the agreed performances,
         # whether the agent acted), never on this process's episode, which
         # may be empty where the others' are not: learn() enters
         # collectives.
         if self._pending_acted and self._pending_performance is not None \
                 and performance is not None:
-            reward = reward_scale * (
-                performance.to(self.device) - self._pending_performance)
-            diagnostics['reward'] = reward
-            if update:
-                diagnostics.update(
-                    self.agent.learn(self._pending.get(), reward))
-                diagnostics['skipped_updates'] = float(
-                    self.agent.skipped_updates)
-        self._pending.clear()
-        if self._episode is not None:
-            self._pending.store(**{
-                key: value.to(self.device)
-                for key, value in self._episode.items()
-            })
+            diagnostics = self._reward_pending(
+                reward_scale *
+                (performance.to(self.device) - self._pending_performance),
+                update)
+        self._queue_episode()
         self._pending_performance = None if performance is None \
             else performance.to(self.device)
         self._pending_acted = self.acting
@@ -285,27 +275,35 @@ class RLKDTemperature(BaseTemperatureProvider):
         self._performance = None
         return diagnostics
 
-    def _finish_same_batch(self, reward_scale, update, change, diagnostics):
-        """Reward this iteration's episode with its own batch's gain.
+    def _reward_pending(self, reward, update):
+        """Log the pending episode's reward; learn from it if ``update``."""
+        diagnostics = dict(reward=reward)
+        if update:
+            diagnostics.update(self.agent.learn(self._pending.get(), reward))
+            diagnostics['skipped_updates'] = float(self.agent.skipped_updates)
+        return diagnostics
 
-        The decision to learn rests on what every process shares (whether
-        the agent acted, the agreed ``change``), never on this process's
-        episode, which may be empty where the others' are not.
-        """
+    def _queue_episode(self):
+        """This iteration's episode (if any) becomes the pending one."""
         self._pending.clear()
         if self._episode is not None:
             self._pending.store(**{
                 key: value.to(self.device)
                 for key, value in self._episode.items()
             })
+
+    def _finish_same_batch(self, reward_scale, update, change):
+        """Reward this iteration's episode with its own batch's gain.
+
+        The decision to learn rests on what every process shares (whether
+        the agent acted, the agreed ``change``), never on this process's
+        episode, which may be empty where the others' are not.
+        """
+        self._queue_episode()
+        diagnostics = {}
         if self.acting and change is not None:
-            reward = reward_scale * change.to(self.device)
-            diagnostics['reward'] = reward
-            if update:
-                diagnostics.update(
-                    self.agent.learn(self._pending.get(), reward))
-                diagnostics['skipped_updates'] = float(
-                    self.agent.skipped_updates)
+            diagnostics = self._reward_pending(
+                reward_scale * change.to(self.device), update)
         self._pending.clear()
         self._pending_performance = None
         self._pending_acted = False
