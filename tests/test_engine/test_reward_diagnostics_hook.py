@@ -1,5 +1,4 @@
 """RewardDiagnosticsHook: its statistics, and in a real tiny Runner."""
-import itertools
 import json
 import math
 import os.path as osp
@@ -8,21 +7,19 @@ import statistics
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_digitpairs import tiny_config
 
 from mmrlkd.agents import (PPOUpdater, RewardCorrector, RLKDAgent,
                            TemperaturePolicy)
 from mmrlkd.engine import RewardDiagnosticsHook
 from mmrlkd.engine.hooks.reward_diagnostics_hook import (lag1_autocorrelation,
                                                          reward_statistics)
-from mmrlkd.utils import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RLKD = osp.join(ROOT,
                 'configs/digitpairs/rlkd_resnet56_resnet8w4_digitpairs.py')
 HOOK = 'mmrlkd.RewardDiagnosticsHook'
-_names = itertools.count()
 
 
 def loop_autocorrelation(x):
@@ -172,19 +169,12 @@ def tiny_runner(work_dir,
                 **options):
     """4 iterations of 8 images per epoch; the agent acts from the start.
     """
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(RLKD)
-    cfg.merge_from_dict({
-        'model.teacher.backbone.depth': 8,
-        'model.teacher_ckpt': None,
-        'train_dataloader.batch_size': 8,
-        'train_dataloader.dataset.num_samples': 32,
-        'train_cfg.max_epochs': epochs,
-        'val_dataloader.dataset.num_samples': 16,
-        'default_hooks.logger.interval': 1,
-        'randomness': dict(seed=0, deterministic=True),
-        **options
-    })
+    cfg = tiny_config(
+        RLKD,
+        work_dir,
+        epochs,
+        randomness=dict(seed=0, deterministic=True),
+        **options)
     hooks = [hook.type for hook in cfg.custom_hooks]
     assert hooks == ['mmrlkd.RLKDAgentHook', HOOK]  # the shipped config
     cfg.custom_hooks[0].agent_warmup = 0
@@ -192,8 +182,6 @@ def tiny_runner(work_dir,
         cfg.custom_hooks = cfg.custom_hooks[:1]
     else:
         cfg.custom_hooks[1].update(hook_options or {})
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = f'reward_diagnostics_test_{next(_names)}'
     return Runner.from_cfg(cfg)
 
 

@@ -1,39 +1,23 @@
 """RLKDAgentHook in a real MMEngine Runner on a few DigitPairs images."""
-import itertools
 import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_digitpairs import tiny_config
 
 from mmrlkd.engine import RLKDAgentHook
-from mmrlkd.utils import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RLKD = osp.join(ROOT,
                 'configs/digitpairs/rlkd_resnet56_resnet8w4_digitpairs.py')
 KD = osp.join(ROOT, 'configs/digitpairs/kd_resnet56_resnet8w4_digitpairs.py')
-_names = itertools.count()
 
 
 def tiny_runner(config, work_dir, epochs=1, agent_warmup=0, **options):
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict({
-        'model.teacher.backbone.depth': 8,
-        'model.teacher_ckpt': None,
-        'train_dataloader.batch_size': 8,
-        'train_dataloader.dataset.num_samples': 32,
-        'train_cfg.max_epochs': epochs,
-        'val_dataloader.dataset.num_samples': 16,
-        'default_hooks.logger.interval': 1,
-        **options
-    })
+    cfg = tiny_config(config, work_dir, epochs, **options)
     if 'custom_hooks' in cfg:
         cfg.custom_hooks[0].agent_warmup = agent_warmup
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = f'hook_test_{next(_names)}'
     return Runner.from_cfg(cfg)
 
 
