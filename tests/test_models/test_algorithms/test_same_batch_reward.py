@@ -96,15 +96,24 @@ def test_performance_after_step_is_the_gain_on_the_same_instances(
     assert model.performance_after_step() is None
 
 
-def test_the_rerun_uses_the_training_steps_autocast(data):
-    """Trained under bfloat16 autocast, re-measured in it too (outside
-    any autocast here, as in the hook): a precision change must not pass
-    for a gain."""
-    model = build(performance='neg_ce')
-    batch = train_step(model, data, torch.autocast('cpu', torch.bfloat16))
-    logits = reference_logits(model, batch,
-                              torch.autocast('cpu', torch.bfloat16))
-    expected = -F.cross_entropy(logits, labels_of(batch))
+@pytest.mark.parametrize('device, dtype', [
+    ('cpu', torch.bfloat16),
+    pytest.param(
+        'cuda',
+        torch.float16,
+        marks=[
+            pytest.mark.cuda,
+            pytest.mark.skipif(
+                not torch.cuda.is_available(), reason='needs CUDA')
+        ]),
+])
+def test_the_rerun_uses_the_training_steps_autocast(data, device, dtype):
+    """Trained under autocast, re-measured in it too (outside any autocast
+    here, as in the hook): a precision change must not pass for a gain."""
+    model = build(performance='neg_ce').to(device)
+    batch = train_step(model, data, torch.autocast(device, dtype))
+    logits = reference_logits(model, batch, torch.autocast(device, dtype))
+    expected = -F.cross_entropy(logits, labels_of(batch).to(device))
     torch.testing.assert_close(model.performance_after_step(), expected)
 
 
