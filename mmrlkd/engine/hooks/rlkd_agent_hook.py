@@ -103,8 +103,9 @@ class RLKDAgentHook(Hook):
         by_epoch (bool): Count ``agent_warmup`` and ``reward_warmup`` in
             epochs (else iterations). Defaults to True.
         learn (bool): False freezes the agent: it acts (samples from its
-            untrained policy) and its rewards are logged, but it never
-            learns. The control that tells learned temperatures from
+            untrained policy) and, with the paper's reward, its rewards are
+            logged, but it never learns (nor re-runs the student for a
+            same-batch reward). The control that tells learned temperatures from
             randomly jittered ones. Defaults to True.
 
     Note:
