@@ -38,6 +38,16 @@ def repo_root():
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: small networks on shared cores
+    run faster so. Use with ``pytest.mark.usefixtures('one_thread')``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def run_tool():
     """Run a command from the repository root; fail with its output."""
 

@@ -103,12 +103,7 @@ def credit_correlation(schedule, seed, **corrector):
     return sum(correlations) / len(correlations)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def mean_over_seeds(schedule, **corrector):

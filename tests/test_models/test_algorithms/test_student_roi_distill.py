@@ -26,14 +26,8 @@ SHAPES_MODELS = osp.join(ROOT, 'configs/_base_/models/faster_rcnn_shapes.py')
 NUM_CLASSES = 3
 BACKGROUND = NUM_CLASSES
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small detectors on shared CPU cores: one thread is faster here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Small detectors on shared CPU cores: one thread is faster here.
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def detector_cfg(width,
