@@ -232,9 +232,22 @@ class RewardCorrector:
              lengths=None,
              reduction='mean'):
         """Eq. (11), with gradients, for one or E padded episodes."""
-        return return_decomposition_loss(
-            self.network(states, temperatures, lengths), episode_return, None,
-            self.final_weight, self.aux_weight, lengths, reduction)
+        return self._predictions_and_loss(states, temperatures, episode_return,
+                                          lengths, reduction)[1]
+
+    def _predictions_and_loss(self,
+                              states,
+                              temperatures,
+                              episode_return,
+                              lengths=None,
+                              reduction='mean'):
+        """The cumulative predictions g and eq. (11) on them."""
+        predictions = self.network(states, temperatures, lengths)
+        return predictions, return_decomposition_loss(predictions,
+                                                      episode_return, None,
+                                                      self.final_weight,
+                                                      self.aux_weight, lengths,
+                                                      reduction)
 
     def _replay_batch(self):
         """The replayed episodes padded to one (E, N, ...) batch."""
@@ -268,16 +281,11 @@ class RewardCorrector:
             device=states.device).detach().reshape(())
         self.replay.append((states.detach().clone(),
                             temperatures.detach().clone(), episode_return))
-        replay_states, replay_temperatures, returns, lengths = \
-            self._replay_batch()
+        batch = self._replay_batch()
         episode_loss = None
         for _ in range(self.epochs):
-            predictions = self.network(replay_states, replay_temperatures,
-                                       lengths)
-            losses = return_decomposition_loss(predictions, returns, None,
-                                               self.final_weight,
-                                               self.aux_weight, lengths,
-                                               'none')
+            predictions, losses = self._predictions_and_loss(
+                *batch, reduction='none')
             if episode_loss is None:
                 episode_loss = losses[-1].detach()
                 # Padding adds nothing to the cumulative sum, so the last
@@ -290,10 +298,8 @@ class RewardCorrector:
             self.optimizer.step()
         if episode_loss is None:
             with torch.no_grad():
-                predictions = self.network(states, temperatures)
-                episode_loss = return_decomposition_loss(
-                    predictions, episode_return, None, self.final_weight,
-                    self.aux_weight)
+                predictions, episode_loss = self._predictions_and_loss(
+                    states, temperatures, episode_return)
                 self.last_heldout_prediction = predictions[-1]
         return episode_loss
 
