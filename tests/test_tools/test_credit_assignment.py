@@ -193,3 +193,43 @@ def test_cli_end_to_end(tmp_path, run_tool, tool):
     assert len(saved['results']) == 2 * len(tool.VARIANTS)
     for run in saved['results']:
         assert [p['episode'] for p in run['curve']] == [0, 1, 2, 3]
+
+
+def test_corrector_keyword_arguments(tool):
+    assert tool.keyword_arguments(['epochs=4', 'lr=1e-3']) == dict(
+        epochs=4, lr=1e-3)
+    assert tool.build_agent(
+        'default', corrector=dict(epochs=4)).reward_corrector.epochs == 4
+    for bad in (['epochs'], ['2x=1'], ['epochs=four']):
+        with pytest.raises(ValueError):
+            tool.keyword_arguments(bad)
+
+
+def test_credit_correlation_tracks_a_trained_corrector(tool):
+    """The 'credit corr' column: NaN without a corrector, ~0 for an
+    untrained one, high once the corrector has learned per-instance
+    effects from batch returns (noise-free, the policy held fixed)."""
+    states = tool.sample_states(256, torch.Generator().manual_seed(1))
+    best = tool.best_temperature('student', states)
+    scale = tool.signal_scale('student')
+    assert torch.isnan(
+        torch.tensor(
+            tool.credit_correlation(
+                tool.build_agent('no_calibration'), states, best, scale)))
+    torch.manual_seed(0)
+    agent = tool.build_agent('calibration', corrector=dict(epochs=4))
+    untrained = tool.credit_correlation(agent, states, best, scale)
+    generator = torch.Generator().manual_seed(2)
+    corrector = agent.reward_corrector
+    for _ in range(200):
+        batch = tool.sample_states(64, generator)
+        actions = agent.policy.actor(agent.policy_states(batch)).squeeze(-1) \
+            + 0.6 * torch.randn(64, generator=generator)
+        temperatures = agent.policy.to_temperature(actions)
+        effects = tool.instance_effects(
+            temperatures, tool.best_temperature('student', batch), scale)
+        corrector.update(batch,
+                         torch.sigmoid(actions).detach(),
+                         effects.mean().detach() * 8)
+    trained = tool.credit_correlation(agent, states, best, scale)
+    assert abs(untrained) < 0.5 and trained > 0.6, (untrained, trained)
