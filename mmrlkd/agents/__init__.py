@@ -3,7 +3,7 @@
 Nothing here imports OpenMMLab; the temperature provider and the agent hook
 wire it into training.
 """
-from .agent import RLKDAgent, full_precision
+from .agent import CALIBRATED_PPO, RLKDAgent, full_precision
 from .distributed import AgentSync
 from .mtkd_agent import MTKDAgent, normalised_reward
 from .mtkd_policy import MTKDPolicy
@@ -19,7 +19,7 @@ from .state import instance_states, state_dim
 from .state_updater import StateUpdater, state_updater_loss
 
 __all__ = [
-    'AgentSync', 'REWARDS', 'full_precision', 'EpisodeBuffer', 'PPOUpdater',
+    'AgentSync', 'CALIBRATED_PPO', 'REWARDS', 'full_precision', 'EpisodeBuffer', 'PPOUpdater',
     'TemperaturePolicy', 'batch_performance', 'clipped_surrogate_loss',
     'compute_gae', 'instance_states', 'linear_warmup_scale',
     'official_cosine_scale', 'state_dim', 'RLKDAgent', 'RewardCorrector',

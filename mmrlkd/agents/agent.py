@@ -35,7 +35,19 @@ import torch
 
 _OWN_KEYS = ('corrector_loss', 'calibrated_reward_std', 'state_updater_loss',
              'state_updater_mse', 'mask_mean', 'reward_std',
-             'corrector_heldout_prediction', 'corrector_target')
+             'corrector_heldout_prediction', 'corrector_target', 'credit_gate')
+#: PPO settings for an agent whose reward corrector credits each instance
+#: (opt-in, with ``RewardCorrector(gate_credit=True)``; docs/en/user_guides/
+#: rlkd.md says what they gain on the credit benchmark and lose on
+#: DigitPairs).
+#: The instances of a batch are a contextual bandit: one instance's
+#: temperature does not change the next one's state, so discounting
+#: (gamma > 0) only adds the credit of the instances after it, in batch
+#: order, to its advantage; and standardising the advantages over the
+#: episode would blow an even, uninformative credit (see
+#: ``RewardCorrector(gate_credit=True)``) up to unit-size steps. Measured
+#: with ``tools/analysis/credit_assignment.py`` (issue 17).
+CALIBRATED_PPO = dict(gamma=0.0, normalize_advantages=False)
 #: Spreads the per-process seeds (the golden ratio in 64 bits).
 _RANK_STRIDE = 0x9E3779B97F4A7C15
 
@@ -335,6 +347,7 @@ class RLKDAgent:
             diagnostics['corrector_heldout_prediction'] = \
                 self.reward_corrector.last_heldout_prediction
             diagnostics['corrector_target'] = normalised
+            diagnostics['credit_gate'] = self.reward_corrector.credit_gate
             credit = self.reward_corrector.redistribute(
                 states, temperatures, normalised)
             # Back to reward units; the mean is shared evenly, so the

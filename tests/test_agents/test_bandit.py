@@ -12,8 +12,8 @@ splits the batch reward over the instances and makes it learnable.
 """
 import torch
 
-from mmrlkd.agents import (PPOUpdater, RewardCorrector, RLKDAgent,
-                           StateUpdater, TemperaturePolicy)
+from mmrlkd.agents import (CALIBRATED_PPO, PPOUpdater, RewardCorrector,
+                           RLKDAgent, StateUpdater, TemperaturePolicy)
 
 MAX_UPDATES = 300
 EPISODE = 256
@@ -54,13 +54,16 @@ BATCH = 64
 
 def train_on_batch_rewards(calibration, seed=0):
     """The same bandit, but each episode (batch of 64 instances) earns one
-    reward: the batch's mean quality -(T - T*)^2. Default RLKD agent
-    (gamma 0.99, GAE lambda 0.95, the provider's corrector and state
-    updater), with a narrower policy to keep the test fast."""
+    reward: the batch's mean quality -(T - T*)^2. With calibration: the
+    gated-credit bandit agent (``CALIBRATED_PPO``, ``gate_credit=True``,
+    the state updater); without: the paper's gamma 0.99 and GAE lambda
+    0.95. A narrower policy keeps the test fast."""
     torch.manual_seed(seed)
     policy = TemperaturePolicy(hidden_dim=64)
-    agent = RLKDAgent(policy, PPOUpdater(policy),
-                      RewardCorrector(3) if calibration else None,
+    ppo = CALIBRATED_PPO if calibration else {}
+    agent = RLKDAgent(policy, PPOUpdater(policy, **ppo),
+                      RewardCorrector(3, gate_credit=True)
+                      if calibration else None,
                       StateUpdater(3) if calibration else None)
     fresh = torch.rand(4096, 3, generator=torch.Generator().manual_seed(1))
     states_rng = torch.Generator().manual_seed(seed + 100)
@@ -85,5 +88,8 @@ def test_calibration_learns_from_the_batch_reward_alone():
     without = train_on_batch_rewards(calibration=False)
     print(f'mean |T - T*| after {BATCH_BUDGET} batch rewards: '
           f'{with_calibration:.3f} with calibration, {without:.3f} without')
-    assert with_calibration < 1.5
-    assert with_calibration < without - 0.2
+    # Measured: 0.31 / 0.32 / 0.35 with calibration in seeds 0 / 1 / 2
+    # (1.17 / 1.49 / 1.34 before issue 17's bandit PPO and credit gate),
+    # 1.46-1.52 without; the initial policy is off by about 1.5.
+    assert with_calibration < 0.6
+    assert with_calibration < without - 0.5

@@ -205,6 +205,17 @@ def test_corrector_keyword_arguments(tool):
             tool.keyword_arguments(bad)
 
 
+def test_ppo_keyword_arguments_reach_the_batch_reward_variants(tool):
+    args = tool.parse_args(['--ppo', 'gamma=0.0', 'normalize_advantages=False'])
+    assert args.ppo == dict(gamma=0.0, normalize_advantages=False)
+    for variant in ('default', 'calibration', 'no_calibration'):
+        updater = tool.build_agent(variant, ppo=args.ppo).updater
+        assert (updater.gamma, updater.normalize_advantages) == (0.0, False)
+    # The upper bound keeps its own settings.
+    updater = tool.build_agent('per_instance', ppo=dict(gamma=0.5)).updater
+    assert (updater.gamma, updater.normalize_advantages) == (0.0, True)
+
+
 def test_credit_correlation_tracks_a_trained_corrector(tool):
     """The 'credit corr' column: NaN without a corrector, ~0 for an
     untrained one, high once the corrector has learned per-instance

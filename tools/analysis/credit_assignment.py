@@ -260,13 +260,14 @@ def noise_level(noise=None, snr=None):
 # ------------------------------------------------------------- the agents
 
 
-def build_agent(variant, state_dim=3, corrector=None):
+def build_agent(variant, state_dim=3, corrector=None, ppo=None):
     """An agent as ``RLKDTemperature`` builds it with default arguments.
 
     ``per_instance`` differs only in ``gamma=0`` (see the module docstring)
     and has neither corrector nor state updater. ``corrector`` (dict,
     optional) overrides ``RewardCorrector``'s keyword arguments in the
-    calibrated variants (``--corrector``).
+    calibrated variants (``--corrector``); ``ppo`` (dict, optional)
+    overrides ``PPOUpdater``'s in the batch-reward variants (``--ppo``).
     """
     agents = load_agents()
     if variant not in VARIANTS:
@@ -274,8 +275,8 @@ def build_agent(variant, state_dim=3, corrector=None):
                          f'{", ".join(VARIANTS)}')
     policy = agents.TemperaturePolicy(
         state_dim, t_min=0.0, t_max=10.0, t_floor=1e-2)
-    ppo = dict(gamma=0.0) if variant == 'per_instance' else {}
     calibration = variant in ('default', 'calibration')
+    ppo = dict(gamma=0.0) if variant == 'per_instance' else dict(ppo or {})
     return agents.RLKDAgent(
         policy,
         agents.PPOUpdater(policy, **ppo),
@@ -376,7 +377,10 @@ def table_episodes(episodes):
 def run(variant, seed, args, eval_states, eval_best, scale, noise):
     """Train one variant from one seed; its curve and diagnostics."""
     torch.manual_seed(seed)
-    agent = build_agent(variant, corrector=getattr(args, 'corrector', None))
+    agent = build_agent(
+        variant,
+        corrector=getattr(args, 'corrector', None),
+        ppo=getattr(args, 'ppo', None))
     states_rng = torch.Generator().manual_seed(10_000 + seed)
     noise_rng = torch.Generator().manual_seed(20_000 + seed)
     marks = checkpoints(args.episodes, args.curve_points)
@@ -400,7 +404,7 @@ def run(variant, seed, args, eval_states, eval_best, scale, noise):
         point = dict(
             episode=mark, **evaluate(agent, eval_states, eval_best, scale))
         for key in ('std', 'explained_variance', 'mask_mean', 'corrector_loss',
-                    'approx_kl', 'clip_fraction'):
+                    'credit_gate', 'approx_kl', 'clip_fraction'):
             point[key] = last.get(key, math.nan)
         curve.append(point)
     return dict(
@@ -450,7 +454,8 @@ def diagnostics_table(results, variants):
                ('temperature_spread', 'T spread'), ('std', 'policy std'),
                ('mean_abs_mu', 'mean |mu|'), ('saturated', 'tanh sat.'),
                ('explained_variance', 'critic EV'),
-               ('credit_corr', 'credit corr'), ('mask_student', 'mask s'),
+               ('credit_corr', 'credit corr'), ('credit_gate', 'credit gate'),
+               ('mask_student', 'mask s'),
                ('mask_teacher', 'mask t'), ('mask_margin', 'mask u')]
     lines = [
         '| variant | seed | ' + ' | '.join(c[1] for c in columns) + ' |',
@@ -553,6 +558,13 @@ def parse_args(argv=None):
         metavar='KEY=VALUE',
         help='RewardCorrector keyword arguments for the calibrated variants, '
         'e.g. --corrector epochs=4 (default: its defaults)')
+    parser.add_argument(
+        '--ppo',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='PPOUpdater keyword arguments for the batch-reward variants, '
+        'e.g. --ppo gamma=0.0 (default: its defaults)')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument(
         '--classes', type=int, default=100, help='classes of the logits')
@@ -574,6 +586,7 @@ def parse_args(argv=None):
     try:
         args.noise_std = noise_level(args.noise, args.snr)
         args.corrector = keyword_arguments(args.corrector)
+        args.ppo = keyword_arguments(args.ppo)
     except ValueError as error:
         parser.error(str(error))
     for name in ('episodes', 'batch_size', 'eval_states', 'threads', 'seeds',
@@ -598,9 +611,10 @@ def main(argv=None):
     title = (f'T* = {formula} ({args.function}), noise {noise:g} '
              f'(SNR {snr:g}), batch {args.batch_size}, '
              f'{len(seeds)} seeds')
-    if args.corrector:
-        title += ', corrector ' + ' '.join(f'{k}={v!r}'
-                                           for k, v in args.corrector.items())
+    for flag in ('corrector', 'ppo'):
+        if getattr(args, flag):
+            title += f', {flag} ' + ' '.join(
+                f'{k}={v!r}' for k, v in getattr(args, flag).items())
     print(f'# credit assignment: {title}; effect unit D = {scale:.4f}')
     results = []
     for variant in args.variants:

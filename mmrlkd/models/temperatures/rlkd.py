@@ -53,7 +53,10 @@ class RLKDTemperature(BaseTemperatureProvider):
         policy (dict, optional): Extra :class:`TemperaturePolicy` arguments
             (``hidden_dim``, ``init_log_std``).
         ppo (dict, optional): :class:`PPOUpdater` arguments (learning rates,
-            epochs, clip, GAE), defaults as in the paper.
+            epochs, clip, GAE), defaults as in the paper;
+            ``ppo=mmrlkd.agents.CALIBRATED_PPO`` with
+            ``reward_corrector=dict(gate_credit=True)`` runs the agent as a
+            gated-credit bandit (issue 17).
         reward_calibration (bool): Redistribute the batch reward over the
             instances with the reward corrector; False puts it on the
             episode's last step (the "w/o calibration" ablation).

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from mmrlkd.agents import CALIBRATED_PPO
 from mmrlkd.models import FixedTemperature, RLKDTemperature
 
 
@@ -106,6 +107,18 @@ def test_calibration_and_state_update_are_on_by_default():
         state_updater=dict(per_feature=False))
     assert provider.agent.reward_corrector.replay.maxlen == 4
     assert provider.agent.state_updater.network.mask[-1].out_features == 1
+
+
+def test_gated_bandit_agent_is_opt_in():
+    agent = RLKDTemperature().agent
+    assert (agent.updater.gamma, agent.updater.normalize_advantages) == \
+        (0.99, True)
+    assert not agent.reward_corrector.gate_credit
+    agent = RLKDTemperature(
+        ppo=CALIBRATED_PPO, reward_corrector=dict(gate_credit=True)).agent
+    assert (agent.updater.gamma, agent.updater.normalize_advantages) == \
+        (0.0, False)
+    assert agent.reward_corrector.gate_credit
 
 
 def test_policy_acts_on_and_ppo_stores_the_updated_states():
