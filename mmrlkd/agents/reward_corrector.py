@@ -193,8 +193,8 @@ class RewardCorrector:
             on (:attr:`credit_gate`). A network fitted to noise gives
             credit that depends on the temperature; PPO follows it as if it
             were signal and the policy drifts (issue 17). Defaults to False:
-            with ``CALIBRATED_PPO`` it makes the credit benchmark learn in
-            every seed, but lowered DigitPairs RLKD in 4 seeds of 5.
+            with ``CALIBRATED_PPO`` it makes the noise-free credit benchmark
+            learn in every seed, but lowered DigitPairs RLKD in 4 seeds of 5.
         fit_momentum (float): Momentum of the running held-out fit behind
             the gate. Defaults to 0.99.
 
