@@ -135,12 +135,24 @@ class PPOUpdater:
         target_kl (float, optional): Stop the actor epochs once the
             approximate KL (averaged over processes) exceeds it; costs one
             host sync per actor epoch. Defaults to None.
+        anneal_lr (bool): Decay the actor's learning rate linearly from
+            ``actor_lr`` to 0 over :attr:`total_updates` updates, as
+            CleanRL's ``--anneal-lr``. With a reward that is mostly noise,
+            Adam's normalised steps do not shrink as the policy nears its
+            optimum, so a constant rate leaves the policy random-walking
+            (issue 17); a decaying one averages the noise out. The critic
+            keeps its rate: it has to follow the reward's scale. Defaults to
+            False (the official code's constant rate).
 
     Attributes:
         sync (AgentSync, optional): Averages each step's gradients over
             processes (one flat bucket) and agrees on the minibatch count;
             None in a single process.
         generator (torch.Generator, optional): Shuffles the minibatches.
+        total_updates (int, optional): The horizon of ``anneal_lr``, set by
+            the owner that knows the run's length (``RLKDAgentHook`` from the
+            Runner's iterations) before the first update.
+        num_updates (int): Updates run so far (saved in checkpoints).
     """
 
     def __init__(self,
@@ -156,7 +168,8 @@ class PPOUpdater:
                  gae_lambda=0.95,
                  normalize_advantages=True,
                  entropy_coef=0.0,
-                 target_kl=None):
+                 target_kl=None,
+                 anneal_lr=False):
         _check_range('actor_lr', actor_lr, 0, math.inf, low_open=True)
         _check_range('critic_lr', critic_lr, 0, math.inf, low_open=True)
         _check_range('clip_coef', clip_coef, 0, math.inf, low_open=True)
@@ -183,12 +196,29 @@ class PPOUpdater:
         self.normalize_advantages = normalize_advantages
         self.entropy_coef = entropy_coef
         self.target_kl = target_kl
+        self.anneal_lr = bool(anneal_lr)
+        self.actor_lr = actor_lr
+        self.total_updates = None
+        self.num_updates = 0
         self.sync = None
         self.generator = None
         self.actor_params = policy.actor_parameters()
         self.critic_params = list(policy.critic_parameters())
         self.actor_optimizer = _adam(self.actor_params, actor_lr)
         self.critic_optimizer = _adam(self.critic_params, critic_lr)
+
+    def current_actor_lr(self):
+        """The actor's learning rate for the next update."""
+        if not self.anneal_lr:
+            return self.actor_lr
+        if self.total_updates is None:
+            raise RuntimeError(
+                'PPOUpdater(anneal_lr=True) needs total_updates, the number '
+                'of updates to anneal over; RLKDAgentHook sets it from the '
+                "Runner's iterations, other owners must set it themselves")
+        _check_int('total_updates', self.total_updates, 1)
+        frac = max(0.0, 1.0 - self.num_updates / self.total_updates)
+        return frac * self.actor_lr
 
     def _step(self, optimizer, params, loss, weight, extras=None):
         """Backward, average over processes, clip, step.
@@ -300,6 +330,10 @@ class PPOUpdater:
         if sizes is None:
             return self._skipped()
         count = self.num_minibatches(*sizes)
+        actor_lr = self.current_actor_lr()
+        for group in self.actor_optimizer.param_groups:
+            group['lr'] = actor_lr
+        self.num_updates += 1
 
         advantages, returns = compute_gae(rewards, values, self.gamma,
                                           self.gae_lambda, last_value)
@@ -354,7 +388,10 @@ class PPOUpdater:
         if batch_size < 2:
             explained_var = _nan(reference)
         else:
-            explained_var = torch.where(var_y > 0, explained_var,
+            # Returns equal up to rounding (an even split of the batch
+            # reward) have no variance to explain; the ratio would be noise.
+            defined = var_y > 1e-10 * returns.square().mean()
+            explained_var = torch.where(defined, explained_var,
                                         _nan(reference))
 
         def diagnostic(value):
@@ -375,13 +412,14 @@ class PPOUpdater:
             advantage_mean=advantages.mean(),
             return_mean=returns.mean(),
             actor_epochs=reference + actor_epochs_run,
+            actor_lr=reference + actor_lr,
             skipped=reference.clone())
 
     def _skipped(self):
         """Diagnostics of an update that did not run (same keys, NaN)."""
         keys = ('policy_loss', 'value_loss', 'entropy', 'old_approx_kl',
                 'approx_kl', 'clip_fraction', 'explained_variance',
-                'advantage_mean', 'return_mean', 'actor_epochs')
+                'advantage_mean', 'return_mean', 'actor_epochs', 'actor_lr')
         with torch.no_grad():
             std = self.policy.log_std.exp().mean()
         diagnostics = {key: _nan(std) for key in keys}
@@ -397,12 +435,15 @@ class PPOUpdater:
         return self
 
     def state_dict(self):
-        """Both optimizers' states (the policy is saved on its own)."""
+        """Both optimizers and the update count (not the policy)."""
         return dict(
             actor_optimizer=self.actor_optimizer.state_dict(),
-            critic_optimizer=self.critic_optimizer.state_dict())
+            critic_optimizer=self.critic_optimizer.state_dict(),
+            num_updates=self.num_updates)
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned."""
         self.actor_optimizer.load_state_dict(state_dict['actor_optimizer'])
         self.critic_optimizer.load_state_dict(state_dict['critic_optimizer'])
+        # Absent from checkpoints of before the count: annealing restarts.
+        self.num_updates = state_dict.get('num_updates', 0)

@@ -10,7 +10,7 @@ from mmrlkd.agents import (PPOUpdater, TemperaturePolicy,
 DIAGNOSTICS = {
     'policy_loss', 'value_loss', 'entropy', 'old_approx_kl', 'approx_kl',
     'clip_fraction', 'explained_variance', 'std', 'advantage_mean',
-    'return_mean', 'actor_epochs', 'skipped'
+    'return_mean', 'actor_epochs', 'actor_lr', 'skipped'
 }
 
 
@@ -226,6 +226,74 @@ def test_optimizer_state_round_trip():
     updater.update(**data)
     twin.update(**data)
     assert_same_params(snapshot(policy), twin_policy)
+
+
+def test_explained_variance_is_nan_for_returns_all_but_equal():
+    """gamma = 0 and one reward shared almost evenly (a credit gate of
+    1e-6): returns whose spread is ~1e-6 of their size leave nothing to
+    explain; the ratio read -7e9 in the credit benchmark."""
+    policy, data = episode()
+    data['rewards'] = 0.0123 * (1 + 1e-6 * torch.randn(32))
+    diagnostics = PPOUpdater(policy, gamma=0.0).update(**data)
+    assert torch.isnan(diagnostics['explained_variance'])
+    data['rewards'] = 0.0123 * (1 + 1e-3 * torch.randn(32))
+    diagnostics = PPOUpdater(policy, gamma=0.0).update(**data)
+    assert torch.isfinite(diagnostics['explained_variance'])
+
+
+def test_annealed_actor_lr_falls_linearly_to_zero():
+    """total_updates = 4, actor_lr = 1e-3: updates 0..5 step the actor with
+    1e-3 * (1 - n / 4) floored at 0; at 0 the actor stays put while the
+    critic still learns."""
+    policy, data = episode()
+    updater = PPOUpdater(policy, actor_lr=1e-3, anneal_lr=True)
+    updater.total_updates = 4
+    seen = []
+    for _ in range(6):
+        actor_before = snapshot(policy.actor)
+        critic_before = snapshot(policy.critic)
+        seen.append(float(updater.update(**data)['actor_lr']))
+        assert updater.actor_optimizer.param_groups[0]['lr'] == \
+            pytest.approx(seen[-1])
+        assert updater.critic_optimizer.param_groups[0]['lr'] == 1e-3
+        assert not all(
+            torch.equal(v, critic_before[k])
+            for k, v in policy.critic.state_dict().items())
+    assert seen == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0, 0.0])
+    assert_same_params(actor_before, policy.actor)
+    assert updater.num_updates == 6
+
+
+def test_constant_actor_lr_without_annealing():
+    policy, data = episode()
+    updater = PPOUpdater(policy, actor_lr=3e-4)
+    rates = [float(updater.update(**data)['actor_lr']) for _ in range(3)]
+    assert rates == pytest.approx([3e-4] * 3)
+
+
+def test_annealing_without_a_horizon_says_who_sets_it():
+    policy, data = episode()
+    updater = PPOUpdater(policy, anneal_lr=True)
+    with pytest.raises(RuntimeError, match='total_updates'):
+        updater.update(**data)
+
+
+def test_update_count_survives_a_round_trip():
+    policy, data = episode()
+    updater = PPOUpdater(policy, anneal_lr=True)
+    updater.total_updates = 10
+    for _ in range(3):
+        updater.update(**data)
+    twin = PPOUpdater(copy.deepcopy(policy), anneal_lr=True)
+    twin.total_updates = 10
+    twin.load_state_dict(copy.deepcopy(updater.state_dict()))
+    assert twin.num_updates == 3
+    assert float(twin.update(**data)['actor_lr']) == pytest.approx(7e-5)
+    # A checkpoint from before the count restarts the schedule.
+    legacy = {k: v for k, v in updater.state_dict().items()
+              if k != 'num_updates'}
+    twin.load_state_dict(copy.deepcopy(legacy))
+    assert twin.num_updates == 0
 
 
 @pytest.mark.parametrize('kwargs', [

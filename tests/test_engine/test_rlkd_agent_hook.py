@@ -150,6 +150,25 @@ def test_reward_warmup_counts_from_when_the_agent_acts(tmp_path):
     assert scales == [0.5] * 3 + [1.0] * 4
 
 
+def test_annealed_actor_lr_spans_the_acting_iterations(tmp_path):
+    """ppo.anneal_lr: 2 epochs of 4 iterations, the agent acts from epoch
+    1, so the hook sets a horizon of 4 updates; the 3 episodes closed in
+    epoch 1 learn at 1e-4 * (1, 3/4, 1/2)."""
+    runner = tiny_runner(
+        RLKD, tmp_path, epochs=2, agent_warmup=1,
+        **{'model.distiller.temperature_provider.ppo.anneal_lr': True})
+    runner.train()
+    updater = runner.model.temperature_provider.updater
+    assert updater.total_updates == 4
+    rates = runner.message_hub.get_scalar(
+        'train/rl/actor_lr').data[0].tolist()
+    assert rates == pytest.approx([1e-4, 7.5e-5, 5e-5])
+    assert 'anneals to 0 over 4 agent updates' in log_text(runner)
+    saved = torch.load(
+        osp.join(tmp_path, 'epoch_2.pth'), weights_only=False)['rlkd_agent']
+    assert saved['updater']['num_updates'] == 3
+
+
 def test_same_batch_reward_rewards_every_iteration_in_a_runner(tmp_path):
     """reward='same_batch': each of the 4 iterations' episodes is rewarded
     in its own iteration (the paper's reward closes 3), and nothing is left

@@ -216,6 +216,25 @@ def test_ppo_keyword_arguments_reach_the_batch_reward_variants(tool):
     assert (updater.gamma, updater.normalize_advantages) == (0.0, True)
 
 
+def test_annealing_spans_the_episodes(tool):
+    """--ppo anneal_lr=True: the run sets the horizon to --episodes, so the
+    actor rate falls by 1/4 of actor_lr an episode (curve: actor_lr)."""
+    args = argparse.Namespace(
+        episodes=4,
+        batch_size=16,
+        classes=10,
+        function='student',
+        curve_points=4,
+        ppo=dict(anneal_lr=True, actor_lr=1e-4))
+    eval_states = tool.sample_states(32, torch.Generator().manual_seed(1))
+    eval_best = tool.best_temperature('student', eval_states)
+    scale = tool.signal_scale('student')
+    result = tool.run('calibration', 0, args, eval_states, eval_best, scale,
+                      1.0)
+    rates = [point['actor_lr'] for point in result['curve'][1:]]
+    assert rates == pytest.approx([1e-4, 7.5e-5, 5e-5, 2.5e-5])
+
+
 def test_credit_correlation_tracks_a_trained_corrector(tool):
     """The 'credit corr' column: NaN without a corrector, ~0 for an
     untrained one, high once the corrector has learned per-instance

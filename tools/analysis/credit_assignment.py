@@ -61,8 +61,9 @@ explained variance and how well the reward corrector's credit tracks the
 instances' true advantages (``credit corr``: the stuck seed of issue 17
 had the std, masks and critic of the seeds that learnt, and a credit that
 had stopped tracking the temperature). ``--corrector KEY=VALUE`` changes the
-corrector's arguments in the calibrated variants. A 240-epoch CIFAR run has
-~188k episodes (240 x 782).
+corrector's arguments in the calibrated variants, ``--ppo KEY=VALUE`` the
+PPO updater's in the batch-reward variants (``anneal_lr=True`` anneals over
+``--episodes``). A 240-epoch CIFAR run has ~188k episodes (240 x 782).
 """
 import argparse
 import ast
@@ -381,6 +382,8 @@ def run(variant, seed, args, eval_states, eval_best, scale, noise):
         variant,
         corrector=getattr(args, 'corrector', None),
         ppo=getattr(args, 'ppo', None))
+    # The horizon of ``--ppo anneal_lr=True``: one update per episode.
+    agent.updater.total_updates = args.episodes
     states_rng = torch.Generator().manual_seed(10_000 + seed)
     noise_rng = torch.Generator().manual_seed(20_000 + seed)
     marks = checkpoints(args.episodes, args.curve_points)
@@ -404,7 +407,7 @@ def run(variant, seed, args, eval_states, eval_best, scale, noise):
         point = dict(
             episode=mark, **evaluate(agent, eval_states, eval_best, scale))
         for key in ('std', 'explained_variance', 'mask_mean', 'corrector_loss',
-                    'credit_gate', 'approx_kl', 'clip_fraction'):
+                    'credit_gate', 'approx_kl', 'clip_fraction', 'actor_lr'):
             point[key] = last.get(key, math.nan)
         curve.append(point)
     return dict(
@@ -564,7 +567,8 @@ def parse_args(argv=None):
         default=[],
         metavar='KEY=VALUE',
         help='PPOUpdater keyword arguments for the batch-reward variants, '
-        'e.g. --ppo gamma=0.0 (default: its defaults)')
+        'e.g. --ppo gamma=0.0 actor_lr=1e-5 (default: its defaults); with '
+        'anneal_lr=True the actor learning rate falls to 0 over --episodes')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument(
         '--classes', type=int, default=100, help='classes of the logits')

@@ -193,6 +193,11 @@ class RLKDAgentHook(Hook):
                 f'not shorter than the schedule ({length} {unit}): the agent '
                 'will never act')
         agent = provider.agent
+        if agent.updater.anneal_lr:
+            agent.updater.total_updates = self._expected_updates(runner)
+            runner.logger.info(
+                'RLKDAgentHook: the actor learning rate anneals to 0 over '
+                f'{agent.updater.total_updates} agent updates')
         if self.sync.active:
             # Same initial agent everywhere (policy, reward corrector, state
             # updater), same gradients at every step of every optimizer.
@@ -201,6 +206,17 @@ class RLKDAgentHook(Hook):
         if not self._rng_restored:
             # Resumed runs continue their restored draws instead.
             agent.seed_for_rank(self.sync.rank())
+
+    def _expected_updates(self, runner):
+        """Agent updates in the schedule: PPO's ``anneal_lr`` horizon.
+
+        One per ``update_interval`` iterations once the agent acts; a
+        resumed run counts the same total, and the saved update count
+        tells how far along it is.
+        """
+        per_unit = len(runner.train_dataloader) if self.by_epoch else 1
+        acting = runner.max_iters - self.agent_warmup * per_unit
+        return max(1, acting // self.update_interval)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         provider = self._provider(runner)

@@ -56,7 +56,10 @@ class RLKDTemperature(BaseTemperatureProvider):
             epochs, clip, GAE), defaults as in the paper;
             ``ppo=mmrlkd.agents.CALIBRATED_PPO`` with
             ``reward_corrector=dict(gate_credit=True)`` runs the agent as a
-            gated-credit bandit (issue 17).
+            gated-credit bandit (issue 17); with a reward as noisy as the
+            paper's, add ``actor_lr=1e-5, anneal_lr=True`` (the rate falls
+            to 0 over the run; ``RLKDAgentHook`` sets the horizon) and give
+            it tens of thousands of iterations (see the RLKD guide).
         reward_calibration (bool): Redistribute the batch reward over the
             instances with the reward corrector; False puts it on the
             episode's last step (the "w/o calibration" ablation).
