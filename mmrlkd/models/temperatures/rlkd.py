@@ -112,6 +112,12 @@ class RLKDTemperature(BaseTemperatureProvider):
         if reward not in REWARDS:
             raise ValueError(f'reward must be one of {REWARDS}, '
                              f'got {reward!r}')
+        if not reward_calibration and (ppo or {}).get('gamma', 1) == 0:
+            raise ValueError(
+                'reward_calibration=False puts the batch reward on the '
+                "episode's last instance, and ppo gamma=0 would credit that "
+                'instance alone: use a positive gamma without calibration '
+                '(CALIBRATED_PPO is for the calibrated agent)')
         self.warmup_temperature = float(warmup_temperature)
         self.reward = reward
         self.use_uncertainty = use_uncertainty

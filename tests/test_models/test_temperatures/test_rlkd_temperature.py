@@ -121,6 +121,16 @@ def test_gated_bandit_agent_is_opt_in():
     assert agent.reward_corrector.gate_credit
 
 
+def test_bandit_ppo_without_calibration_is_refused():
+    """Without calibration only the last instance has a reward; gamma=0
+    would leave every other instance without credit."""
+    with pytest.raises(ValueError, match='last instance'):
+        RLKDTemperature(reward_calibration=False, ppo=CALIBRATED_PPO)
+    agent = RLKDTemperature(
+        reward_calibration=False, ppo=dict(actor_lr=1e-5)).agent
+    assert agent.reward_corrector is None
+
+
 def test_policy_acts_on_and_ppo_stores_the_updated_states():
     provider = RLKDTemperature()
     torch.nn.init.normal_(provider.agent.state_updater.network.mask[-1].weight)
