@@ -19,7 +19,8 @@ from .state import instance_states, state_dim
 from .state_updater import StateUpdater, state_updater_loss
 
 __all__ = [
-    'AgentSync', 'CALIBRATED_PPO', 'REWARDS', 'full_precision', 'EpisodeBuffer', 'PPOUpdater',
+    'AgentSync', 'CALIBRATED_PPO', 'REWARDS', 'full_precision',
+    'EpisodeBuffer', 'PPOUpdater',
     'TemperaturePolicy', 'batch_performance', 'clipped_surrogate_loss',
     'compute_gae', 'instance_states', 'linear_warmup_scale',
     'official_cosine_scale', 'state_dim', 'RLKDAgent', 'RewardCorrector',

@@ -113,7 +113,7 @@ class RLKDTemperature(BaseTemperatureProvider):
         if reward not in REWARDS:
             raise ValueError(f'reward must be one of {REWARDS}, '
                              f'got {reward!r}')
-        if not reward_calibration and (ppo or {}).get('gamma', 1) == 0:
+        if not reward_calibration and (ppo or {}).get('gamma') == 0:
             raise ValueError(
                 'reward_calibration=False puts the batch reward on the '
                 "episode's last instance, and ppo gamma=0 would credit that "
