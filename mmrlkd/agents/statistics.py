@@ -1,0 +1,78 @@
+"""The two statistics the agent and its diagnostics share.
+
+- :class:`RunningMoments`: bias-corrected exponential moving averages of a
+  vector of moments (the reward's mean and square, the state updater's fit),
+  kept on the device so that updating them never waits for it.
+- :func:`explained_variance`: how much of a target's variance a prediction
+  explains (PPO's critic, the reward corrector on held-out episodes).
+"""
+import math
+
+import torch
+
+
+class RunningMoments:
+    """Bias-corrected EMAs (as in Adam) of a 1-D tensor of moments.
+
+    The first update returns the values themselves; later ones weigh the
+    past by ``momentum``. The state is a tensor and a count, both saved.
+
+    Args:
+        momentum (float): Weight of the past, in [0, 1). Defaults to 0.99.
+    """
+
+    def __init__(self, momentum=0.99):
+        if not 0 <= momentum < 1:
+            raise ValueError(f'momentum must be in [0, 1), got {momentum}')
+        self.momentum = momentum
+        self.sums = None  # EMA, not bias-corrected
+        self.count = 0
+
+    def update(self, values):
+        """Fold ``values`` in; return the bias-corrected averages."""
+        values = values.detach()
+        if self.sums is None:
+            self.sums = torch.zeros_like(values)
+        self.sums = self.momentum * self.sums + (1 - self.momentum) * values
+        self.count += 1
+        return self.mean()
+
+    def mean(self):
+        """The bias-corrected averages (None before the first update)."""
+        if self.sums is None:
+            return None
+        return self.sums / (1 - self.momentum**self.count)
+
+    def to(self, device):
+        if self.sums is not None:
+            self.sums = self.sums.to(device)
+        return self
+
+    def state_dict(self):
+        return dict(sums=self.sums, count=self.count)
+
+    def load_state_dict(self, state):
+        self.sums = state['sums']
+        self.count = state['count']
+
+
+def explained_variance(predictions, targets):
+    """``1 - mean((y - p)^2) / Var(y)`` (0-dim), NaN where undefined.
+
+    Undefined for fewer than two targets, and for targets equal up to
+    rounding (an even split of one reward): there is no variance to
+    explain and the ratio would be noise. Works on the device, no host read.
+
+    Args:
+        predictions (Tensor): p, shape (N,).
+        targets (Tensor): y, shape (N,).
+    """
+    predictions = torch.as_tensor(predictions, dtype=torch.float64)
+    targets = torch.as_tensor(targets, dtype=torch.float64,
+                              device=predictions.device)
+    if targets.numel() < 2:
+        return targets.new_full((), math.nan)
+    var = targets.var(unbiased=False)
+    value = 1 - (targets - predictions).square().mean() / var
+    defined = var > 1e-10 * targets.square().mean()
+    return torch.where(defined, value, value.new_full((), math.nan))
