@@ -3,17 +3,21 @@ import json
 import math
 import os.path as osp
 import statistics
+from types import SimpleNamespace
+from unittest.mock import Mock
 
 import numpy as np
 import pytest
 import torch
+from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import Runner
 from tiny_digitpairs import tiny_config
 
 from mmrlkd.agents import (PPOUpdater, RewardCorrector, RLKDAgent,
                            TemperaturePolicy)
 from mmrlkd.engine import RewardDiagnosticsHook
-from mmrlkd.engine.hooks.reward_diagnostics_hook import (lag1_autocorrelation,
+from mmrlkd.engine.hooks.reward_diagnostics_hook import (REWARD_KEY,
+                                                         lag1_autocorrelation,
                                                          reward_statistics)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -117,31 +121,24 @@ def test_the_agent_reports_the_held_out_pair_in_standardised_units():
     policy = TemperaturePolicy(hidden_dim=8)
     agent = RLKDAgent(policy, PPOUpdater(policy),
                       RewardCorrector(3, hidden_dim=8))
+    momentum = agent.reward_scale.moments.momentum
+    sums = torch.zeros(2, dtype=torch.float64)  # EMAs of G and G^2
     for step, reward in enumerate((0.02, -0.01, 0.05)):
         states = torch.rand(12, 3)
-        out = agent.act(states)
-        episode = dict(
-            states=states,
-            policy_states=out['policy_states'],
-            actions=out['action'],
-            log_probs=out['log_prob'],
-            values=out['value'])
+        _, episode = agent.act(states)
         with torch.no_grad():
             expected = agent.reward_corrector.network(
-                states, torch.sigmoid(out['action']))[-1]
-        moments = None if agent._reward_moments is None else \
-            agent._reward_moments.clone()
+                states, torch.sigmoid(episode.actions))[-1]
         diagnostics = agent.learn(episode, reward)
         prediction = diagnostics['corrector_heldout_prediction']
         target = diagnostics['corrector_target']
         assert prediction.shape == target.shape == ()
         torch.testing.assert_close(prediction, expected)
-        # The standardised reward the corrector trains on.
-        momentum, k = agent.reward_momentum, step + 1
-        new = torch.tensor([reward, reward**2])
-        moments = (1 - momentum) * new if moments is None else \
-            momentum * moments + (1 - momentum) * new
-        mean, mean_sq = (moments / (1 - momentum**k)).tolist()
+        # The standardised reward the corrector trains on: by the
+        # bias-corrected running mean and mean square of the rewards.
+        sums = momentum * sums + (1 - momentum) * torch.tensor(
+            [reward, reward**2], dtype=torch.float64)
+        mean, mean_sq = (sums / (1 - momentum**(step + 1))).tolist()
         std = math.sqrt(max(mean_sq - mean**2, 0)) + 1e-8
         if step:  # the first is 0 / (float32 rounding): not compared
             assert float(target) == pytest.approx(
@@ -166,8 +163,11 @@ def tiny_runner(work_dir,
                 epochs=2,
                 diagnostics=True,
                 hook_options=None,
+                max_iters=None,
                 **options):
     """4 iterations of 8 images per epoch; the agent acts from the start.
+    ``max_iters`` trains an iteration-based loop, with a checkpoint every
+    ``max_iters // 2`` iterations.
     """
     cfg = tiny_config(
         RLKD,
@@ -178,6 +178,16 @@ def tiny_runner(work_dir,
     hooks = [hook.type for hook in cfg.custom_hooks]
     assert hooks == ['mmrlkd.RLKDAgentHook', HOOK]  # the shipped config
     cfg.custom_hooks[0].agent_warmup = 0
+    if max_iters is not None:
+        cfg.train_cfg = dict(
+            type='IterBasedTrainLoop',
+            max_iters=max_iters,
+            val_interval=max_iters)
+        cfg.param_scheduler = []
+        cfg.default_hooks.checkpoint.update(
+            by_epoch=False, interval=max_iters // 2, max_keep_ckpts=-1)
+        cfg.log_processor = dict(by_epoch=False)
+        cfg.custom_hooks[0].by_epoch = False
     if not diagnostics:
         cfg.custom_hooks = cfg.custom_hooks[:1]
     else:
@@ -312,3 +322,57 @@ def test_a_fresh_run_truncates_and_a_resumed_one_appends(tmp_path):
     assert rows[1]['count'] == 4
     tiny_runner(tmp_path, epochs=1).train()
     assert [row['iter'] for row in read_rows(tmp_path)] == [4]
+
+
+def test_a_value_counts_once_even_when_it_repeats_and_a_full_buffer_warns():
+    """One more value in the hub than before the iteration is a new one,
+    equal to the last or not; a hub that keeps no more values than it has
+    cannot tell, and the hook says so instead of guessing."""
+    hub = MessageHub(
+        'diagnostics_count',
+        log_scalars={REWARD_KEY: HistoryBuffer(max_length=3)})
+    runner = SimpleNamespace(message_hub=hub, logger=Mock(), iter=0)
+    hook = RewardDiagnosticsHook()
+    for value in (0.5, 0.5, None, 0.25, 0.75):  # None: nothing logged
+        hook.before_train_iter(runner, 0)
+        if value is not None:
+            hub.update_scalar(REWARD_KEY, value)
+        hook.after_train_iter(runner, 0)
+    # 0.25 filled the buffer (3 values): 0.75 cannot be told apart.
+    assert hook._rewards == [0.5, 0.5, 0.25]
+    assert runner.logger.warning.call_count == 1
+    assert 'cannot' in runner.logger.warning.call_args[0][0]
+
+
+def resumed_from_iteration_4(tmp_path, diagnostics=True):
+    """Trains 8 iterations straight (with or without the hook), then
+    resumes from its iteration-4 checkpoint with the hook elsewhere."""
+    tiny_runner(
+        tmp_path / 'straight', diagnostics=diagnostics, max_iters=8).train()
+    checkpoint = str(tmp_path / 'straight' / 'iter_4.pth')
+    resumed = tiny_runner(
+        tmp_path / 'resumed', resume=True, load_from=checkpoint, max_iters=8)
+    resumed.train()
+    return torch.load(checkpoint, weights_only=False), resumed
+
+
+def test_a_resumed_run_continues_the_window_open_at_the_checkpoint(tmp_path):
+    checkpoint, resumed = resumed_from_iteration_4(tmp_path)
+    # Rewards after iterations 2, 3, 4 (the first closes iteration 1's).
+    window = checkpoint['reward_diagnostics']
+    assert len(window['rewards']) == len(window['targets']) == 3
+    (row, ) = read_rows(tmp_path / 'resumed')
+    assert (row['iter'], row['count'], row['episodes']) == (8, 7, 7)
+    # The message hub is resumed too: the row covers its whole history.
+    rewards = resumed.message_hub.get_scalar(REWARD_KEY).data[0].tolist()
+    assert rewards[:3] == window['rewards']
+    assert row['mean'] == pytest.approx(statistics.fmean(rewards), rel=1e-9)
+
+
+def test_a_checkpoint_without_the_window_restarts_it_with_a_warning(tmp_path):
+    _, resumed = resumed_from_iteration_4(tmp_path, diagnostics=False)
+    (row, ) = read_rows(tmp_path / 'resumed')
+    assert row['count'] == 4
+    log = osp.join(resumed.log_dir, f'{resumed.timestamp}.log')
+    with open(log) as f:
+        assert 'the checkpoint has no open window' in f.read()

@@ -15,15 +15,19 @@ import os
 import os.path as osp
 
 import numpy as np
+import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
+from mmrlkd.agents.statistics import explained_variance
 from mmrlkd.registry import HOOKS
 
 REWARD_KEY = 'train/rl/reward'
 PREDICTION_KEY = 'train/rl/corrector_heldout_prediction'
 TARGET_KEY = 'train/rl/corrector_target'
 DIAGNOSTICS_FILE = 'reward_diagnostics.jsonl'
+#: The checkpoint's key of the window open at the checkpoint.
+STATE_KEY = 'reward_diagnostics'
 #: The row's statistics logged as ``train/rl/reward_epoch_<name>``.
 LOGGED = ('count', 'mean', 'std', 'lag1_autocorr', 'explained_variance')
 
@@ -54,7 +58,8 @@ def reward_statistics(rewards, predictions=(), targets=()):
     Returns:
         dict[str, float]: ``count``, ``mean``, ``std`` (n - 1 in the
         denominator), ``lag1_autocorr`` of the rewards; ``episodes`` (the
-        held-out pairs), ``explained_variance`` ``1 - mse / var(target)``,
+        held-out pairs), ``explained_variance`` ``1 - mse / var(target)``
+        (:func:`mmrlkd.agents.statistics.explained_variance`),
         ``heldout_mse``, ``target_mean`` and ``target_var`` (n in the
         denominator), so that windows can be pooled. NaN where undefined.
     """
@@ -72,22 +77,16 @@ def reward_statistics(rewards, predictions=(), targets=()):
         episodes=int(y.size),
         heldout_mse=float(np.mean((y - p)**2)) if y.size else nan,
         target_mean=float(y.mean()) if y.size else nan,
-        target_var=float(y.var()) if y.size else nan)
-    var = stats['target_var']
-    stats['explained_variance'] = 1 - stats['heldout_mse'] / var \
-        if y.size > 1 and var > 0 else nan
+        target_var=float(y.var()) if y.size else nan,
+        explained_variance=float(
+            explained_variance(torch.from_numpy(p), torch.from_numpy(y))))
     return stats
 
 
-def _history(hub, key):
-    """The key's history array (None if never logged).
-
-    MMEngine's ``HistoryBuffer.update`` replaces the array with a new one
-    (``np.append``), also once it has reached ``max_length`` and stops
-    growing: a different array means a new value.
-    """
+def _count(hub, key):
+    """How many values of ``key`` the message hub holds (0 if none)."""
     buffer = hub.log_scalars.get(key)
-    return None if buffer is None else buffer.data[0]
+    return 0 if buffer is None else len(buffer.data[0])
 
 
 @HOOKS.register_module()
@@ -136,9 +135,20 @@ class RewardDiagnosticsHook(Hook):
     Note:
         Priority 55, between :class:`RLKDAgentHook` (NORMAL, 50), whose
         scalars of the same iteration it reads, and the LoggerHook
-        (BELOW_NORMAL, 60). A fresh run (iteration 0) truncates the file; a
-        resumed one keeps the rows up to its iteration and appends; the
-        window open at the checkpoint restarts empty.
+        (BELOW_NORMAL, 60). A value counts as logged in this iteration when
+        the message hub holds one more of it than before the iteration
+        (``HistoryBuffer.data``; MMEngine offers no per-iteration record of
+        updates); the hub keeps the last ``max_length`` (1,000,000) values
+        of a key, past which a new one cannot be told apart: the hook then
+        warns and stops counting that key.
+
+    Note:
+        A fresh run (iteration 0) truncates the file; a resumed one keeps
+        the rows up to its iteration and appends. The window open at the
+        checkpoint (e.g. an iteration checkpoint inside an epoch) is saved
+        under ``reward_diagnostics`` and continued on resume; a checkpoint
+        without it restarts the window empty, with a warning. Under several
+        processes the checkpoint holds rank 0's window, the one it writes.
 
     Examples:
         >>> custom_hooks = [
@@ -158,10 +168,18 @@ class RewardDiagnosticsHook(Hook):
         self.interval = None if interval is None else int(interval)
         self.filename = filename
         self._reset()
-        self._before = {}
+        self._counts = {}  # each key's number of values before the iter
+        self._uncountable = set()  # keys whose buffer is full
+        self._loaded = None  # the window of the checkpoint loaded, if any
 
     def _reset(self):
         self._rewards, self._predictions, self._targets = [], [], []
+
+    def _window(self):
+        return dict(
+            rewards=list(self._rewards),
+            predictions=list(self._predictions),
+            targets=list(self._targets))
 
     def _path(self, runner):
         return osp.join(runner.work_dir, self.filename)
@@ -172,6 +190,16 @@ class RewardDiagnosticsHook(Hook):
                 f'RewardDiagnosticsHook: interval={self.interval} exceeds '
                 f'the {runner.max_iters} iterations: one row at the end')
         self._reset()
+        loaded, self._loaded = self._loaded, None
+        if runner.iter > 0:  # resumed (load_from starts at 0)
+            if loaded is None:
+                runner.logger.warning(
+                    'RewardDiagnosticsHook: the checkpoint has no open '
+                    'window: the current one restarts empty')
+            else:
+                self._rewards = list(loaded['rewards'])
+                self._predictions = list(loaded['predictions'])
+                self._targets = list(loaded['targets'])
         if not is_main_process():
             return
         path = self._path(runner)
@@ -186,35 +214,50 @@ class RewardDiagnosticsHook(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         hub = runner.message_hub
-        self._before = {
-            key: _history(hub, key)
+        self._counts = {
+            key: _count(hub, key)
             for key in (REWARD_KEY, PREDICTION_KEY, TARGET_KEY)
         }
 
-    def _new_value(self, hub, key):
+    def _new_value(self, runner, key):
         """The key's value if it was logged in this iteration, else None."""
-        history = _history(hub, key)
-        if history is None or history is self._before.get(key):
+        buffer = runner.message_hub.log_scalars.get(key)
+        if buffer is None or key in self._uncountable:
             return None
-        return float(history[-1])
+        before = self._counts.get(key, 0)
+        if before >= buffer.max_length:
+            self._uncountable.add(key)
+            runner.logger.warning(
+                f'RewardDiagnosticsHook: the message hub keeps the last '
+                f'{buffer.max_length} values of {key}, so a new one cannot '
+                'be told apart any more: it is no longer counted')
+            return None
+        if len(buffer.data[0]) == before:
+            return None
+        return float(buffer.current())
 
     def after_train_iter(self,
                          runner,
                          batch_idx,
                          data_batch=None,
                          outputs=None):
-        hub = runner.message_hub
-        reward = self._new_value(hub, REWARD_KEY)
+        reward = self._new_value(runner, REWARD_KEY)
         if reward is not None:
             self._rewards.append(reward)
-        prediction = self._new_value(hub, PREDICTION_KEY)
-        target = self._new_value(hub, TARGET_KEY)
+        prediction = self._new_value(runner, PREDICTION_KEY)
+        target = self._new_value(runner, TARGET_KEY)
         if prediction is not None and target is not None:
             self._predictions.append(prediction)
             self._targets.append(target)
         if self.interval is not None and \
                 (runner.iter + 1) % self.interval == 0:
             self._summarise(runner, runner.iter + 1)
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        checkpoint[STATE_KEY] = self._window()
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        self._loaded = checkpoint.get(STATE_KEY)
 
     def after_train_epoch(self, runner):
         if self.interval is None:
