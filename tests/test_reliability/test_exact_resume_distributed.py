@@ -47,15 +47,35 @@ class OwnGenerator:
         self.generator.set_state(state)
 
 
+class Helper(torch.nn.Module):
+    """A submodule with its own generator and the protocol."""
+
+    def __init__(self, seed):
+        super().__init__()
+        self.noise = torch.Generator().manual_seed(seed)
+
+    def get_rng_state(self):
+        return self.noise.get_state()
+
+    def set_rng_state(self, state):
+        self.noise.set_state(state)
+
+
 class Provider(torch.nn.Module):
-    """Holds an agent outside the module tree, as RLKDTemperature does."""
+    """Holds an agent outside the module tree, as RLKDTemperature does,
+    and exposes its generator by the protocol."""
 
     def __init__(self):
         super().__init__()
         self.__dict__['agent'] = OwnGenerator(1)
-        self.__dict__['helper'] = type('Helper', (), {})()
-        self.helper.noise = torch.Generator().manual_seed(2)
+        self.helper = Helper(2)
         self.fc = torch.nn.Linear(2, 2)
+
+    def get_rng_state(self):
+        return self.agent.get_rng_state()
+
+    def set_rng_state(self, state):
+        self.agent.set_rng_state(state)
 
 
 def draws(model):
@@ -66,8 +86,9 @@ def draws(model):
 
 def test_the_models_own_generators_are_saved_and_restored():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), Provider())
-    kinds = {name: h[0] for name, h in find_state_holders(model).items()}
-    assert kinds == {'1.agent': 'rng', '1.helper.noise': 'rng'}
+    holders = find_state_holders(model)
+    assert set(holders['rngs']) == {'1', '1.helper'}
+    assert holders['agents'] == {}
     states = get_process_states(model)
     first = draws(model)
     assert set_process_states(model, states) == []
@@ -75,8 +96,8 @@ def test_the_models_own_generators_are_saved_and_restored():
     # The global generator and both of the model's moved on independently.
     assert not any(torch.equal(a, b) for a, b in zip(first, draws(model)))
     # A saved object the model lacks, and one of the model's not saved.
-    states['rngs']['1.gone'] = states['rngs'].pop('1.helper.noise')
-    assert set_process_states(model, states) == ['1.gone', '1.helper.noise']
+    states['rngs']['1.gone'] = states['rngs'].pop('1.helper')
+    assert set_process_states(model, states) == ['1.gone', '1.helper']
 
 
 class EpochStartProbe(Hook):
@@ -138,7 +159,11 @@ def torchrun_this_file(work_dir):
     """Both runs on 2 processes; the launch's whole process group is killed
     after TIMEOUT seconds, so a hang fails the test."""
     env = dict(
-        os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1', PYTHONPATH=ROOT)
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PYTHONUNBUFFERED='1',
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [ROOT, os.environ.get('PYTHONPATH')])))
     process = subprocess.Popen([
         sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
         '--nproc_per_node=2', '--master_addr=127.0.0.1',

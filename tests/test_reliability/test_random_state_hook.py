@@ -1,6 +1,7 @@
 """RandomStateHook: saved with checkpoints, restored on resume only, and
 validation between epochs leaves training's random numbers alone."""
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,7 +10,8 @@ from reliability_runs import (assert_identical, tiny_runner,
                               train_until_interrupted)
 
 from mmrlkd.engine import RandomStateHook
-from mmrlkd.engine.hooks.random_state_hook import get_random_states
+from mmrlkd.engine.hooks.random_state_hook import (find_state_holders,
+                                                   get_random_states)
 
 STUDENT = 'resnet8w4_digitpairs.py'
 
@@ -91,3 +93,68 @@ def test_validation_does_not_shift_training_randomness(tmp_path, with_hook):
     assert torch.equal(end['torch'], start['torch']) == with_hook
     if with_hook:
         assert_identical(end, start, 'states around validation')
+
+
+def own_noise(seed):
+    """An object with its own generator and the protocol."""
+    generator = torch.Generator().manual_seed(seed)
+    return SimpleNamespace(
+        generator=generator,
+        get_rng_state=generator.get_state,
+        set_rng_state=generator.set_state)
+
+
+class Loud:
+    """Answers any attribute with a RuntimeError (a bug, not "absent")."""
+
+    def __getattr__(self, name):
+        raise RuntimeError(name)
+
+
+def test_holders_are_found_by_the_protocol_not_by_attributes():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    model.__dict__['hidden'] = own_noise(0)  # outside the module tree
+    noise = own_noise(1)
+    holders = find_state_holders(model, dict(sampler=noise, again=noise))
+    assert set(holders['rngs']) == {'sampler'}  # once, at its first name
+    assert holders['agents'] == {}
+    with pytest.raises(RuntimeError):
+        find_state_holders(model, dict(loud=Loud()))
+
+
+class SamplerDraws(Hook):
+    """Draws from the training sampler's own generator at each epoch's
+    start, after the RandomStateHook has restored it."""
+
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.draws = {}
+
+    def before_train_epoch(self, runner):
+        generator = runner.train_dataloader.sampler.generator
+        self.draws[runner.epoch] = torch.rand(3, generator=generator)
+
+
+def sampler_runner(work_dir, **options):
+    runner = tiny_runner(STUDENT, work_dir, **options)
+    sampler = runner.train_dataloader.sampler
+    vars(sampler).update(vars(own_noise(5)))
+    runner.sampler_draws = SamplerDraws()
+    runner.register_hook(runner.sampler_draws)
+    return runner
+
+
+def test_the_training_samplers_own_generator_resumes(tmp_path):
+    straight = sampler_runner(tmp_path / 'straight')
+    straight.train()
+    train_until_interrupted(sampler_runner(tmp_path / 'resumed'), epoch=1)
+    saved = torch.load(
+        tmp_path / 'resumed' / 'epoch_1.pth',
+        weights_only=False)['random_states']
+    assert set(saved['rngs']) == {'train_dataloader.sampler'}
+    resumed = sampler_runner(tmp_path / 'resumed', resume=True)
+    resumed.train()
+    first, second = straight.sampler_draws.draws.values()
+    assert not torch.equal(first, second)  # a fresh generator would repeat
+    assert torch.equal(resumed.sampler_draws.draws[1], second)

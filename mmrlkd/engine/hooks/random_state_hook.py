@@ -23,14 +23,15 @@ from mmrlkd.registry import HOOKS
 
 STATE_KEY = 'random_states'
 PER_RANK_KEY = 'random_states_per_rank'
-# (save, restore) methods of the objects whose state is each process's own:
-# random generators, and RL agents, whose pending episode and replay hold
-# the rank's own images (the checkpoint's ``rlkd_agent`` is rank 0's).
+# The protocol of the objects whose state is each process's own (save,
+# restore): random generators, and RL agents, whose pending episode and
+# replay hold the rank's own images (the checkpoint's ``rlkd_agent`` is
+# rank 0's).
 RNG_METHODS = ('get_rng_state', 'set_rng_state')
 AGENT_METHODS = ('agent_state_dict', 'load_agent_state_dict')
-# Attributes of the model's modules, searched 3 levels deep (e.g. a
-# generator of the provider's agent's policy network).
-_SEARCH_DEPTH = 3
+# The training DataLoader's attributes (torch's public ones) that may hold
+# a generator of their own.
+DATA_ATTRIBUTES = ('dataset', 'sampler', 'batch_sampler')
 
 
 def get_random_states():
@@ -56,65 +57,77 @@ def set_random_states(states):
 
 
 def _methods(value, names):
-    try:
-        get, load = [getattr(value, name, None) for name in names]
-    except Exception:  # an odd __getattr__: not one of ours
-        return None
+    """``value``'s (save, restore) methods of the protocol ``names``, or
+    None. ``getattr`` with a default swallows only AttributeError (what
+    ``nn.Module.__getattr__`` raises for a missing name); anything else an
+    object raises when asked for an attribute is a bug to see."""
+    get, load = (getattr(value, name, None) for name in names)
     return (get, load) if callable(get) and callable(load) else None
 
 
-def find_state_holders(model):
-    """The model's objects whose state is this process's own, by name.
+def train_data_objects(runner):
+    """The training DataLoader's dataset, sampler and batch sampler, by
+    name (``train_dataloader.<attribute>``); empty without a train loop.
 
-    Searched: the model's modules and, three levels deep, their attributes
-    (e.g. ``distiller.temperature_provider.agent``, kept out of the module
-    tree). Found: objects with ``get_rng_state()``/``set_rng_state(state)``
-    and torch ``Generator`` attributes (kind ``'rng'``), objects with
-    ``agent_state_dict()``/``load_agent_state_dict(state)`` (kind
-    ``'agent'``).
+    Read through the Runner's public ``train_loop`` (built by
+    ``Runner.train`` before any hook runs) and torch DataLoader's public
+    attributes.
+    """
+    loop = runner.train_loop
+    loader = getattr(loop, 'dataloader', None)
+    objects = {}
+    for attribute in DATA_ATTRIBUTES:
+        value = getattr(loader, attribute, None)
+        if value is not None:
+            objects[f'train_dataloader.{attribute}'] = value
+    return objects
+
+
+def find_state_holders(model, others=None):
+    """The objects whose state is this process's own, by kind and name.
+
+    Found by a documented protocol, not by searching attributes: among the
+    model's modules (``named_modules``) and ``others`` (e.g.
+    :func:`train_data_objects`), those that define
+
+    - ``get_rng_state()`` and ``set_rng_state(state)`` (``'rngs'``): their
+      own random generators. ``set_rng_state`` may return False when the
+      state does not fit (e.g. saved on another device);
+    - ``agent_state_dict()`` and ``load_agent_state_dict(state)``
+      (``'agents'``): an RL agent whose episode and replay are the rank's
+      own.
+
+    A module that holds such an object outside the module tree (as
+    :class:`RLKDTemperature` holds its agent) defines the methods itself,
+    delegating to it. An object listed twice is taken at its first name.
 
     Args:
         model (nn.Module): The model, unwrapped or in a DDP wrapper.
+        others (dict[str, object], optional): More candidates, by name.
+            Defaults to None.
 
     Returns:
-        dict[str, tuple]: ``name: (kind, get, set)``.
+        dict[str, dict[str, tuple]]: ``{'rngs': {name: (get, set)},
+        'agents': {name: (get, set)}}``.
     """
     model = model.module if is_model_wrapper(model) else model
-    found, seen = {}, set()
-    # Modules of the tree are searched from their own names, at depth 0.
-    tree = {id(module) for module in model.modules()}
-
-    def visit(name, value, depth):
-        if depth > 0 and id(value) in tree:
-            return
-        if id(value) in seen or isinstance(
-                value, (type, torch.Tensor, str, bytes, int, float)):
-            return
+    candidates = list(model.named_modules()) + list((others or {}).items())
+    found = dict(rngs={}, agents={})
+    seen = set()
+    for name, value in candidates:
+        if id(value) in seen:
+            continue
         seen.add(id(value))
-        if isinstance(value, torch.Generator):
-            found[name] = ('rng', value.get_state, value.set_state)
-            return
-        rng = _methods(value, RNG_METHODS)
-        if rng is not None:
-            found[name] = ('rng', *rng)
-            return  # its generators are covered by its own methods
-        agent = _methods(value, AGENT_METHODS)
-        if agent is not None:
-            found[name] = ('agent', *agent)
-        attributes = getattr(value, '__dict__', None)
-        if depth < _SEARCH_DEPTH and isinstance(attributes, dict):
-            # A module's registered submodules are not among its attributes
-            # (they are in ``_modules``): named_modules visits them.
-            for attr, child in list(attributes.items()):
-                visit(f'{name}.{attr}' if name else attr, child, depth + 1)
-
-    for name, module in model.named_modules():
-        visit(name, module, 0)
+        for kind, names in (('rngs', RNG_METHODS), ('agents', AGENT_METHODS)):
+            methods = _methods(value, names)
+            if methods is not None:
+                found[kind][name] = methods
     return found
 
 
-def get_process_states(model, per_rank=True):
-    """This process's generators (Python, NumPy, torch and the model's own).
+def get_process_states(model, per_rank=True, others=None):
+    """This process's generators (Python, NumPy, torch and the objects'
+    own, see :func:`find_state_holders`).
 
     With ``per_rank``, also what rank 0's checkpoint entries miss for this
     rank: its agents' states (``agents``) and the model's buffers
@@ -123,34 +136,37 @@ def get_process_states(model, per_rank=True):
     so another rank can unpickle them.
     """
     model = model.module if is_model_wrapper(model) else model
+    holders = find_state_holders(model, others)
     states = get_random_states()
-    for name, (kind, get, _) in find_state_holders(model).items():
-        if kind == 'rng' or per_rank:
-            states.setdefault(kind + 's', {})[name] = get()
+    for kind in ('rngs', 'agents') if per_rank else ('rngs', ):
+        if holders[kind]:
+            states[kind] = {
+                name: get()
+                for name, (get, _) in holders[kind].items()
+            }
     if per_rank:
         states['buffers'] = dict(model.named_buffers())
     return apply_to(states, torch.is_tensor,
                     lambda tensor: tensor.detach().to('cpu', copy=True))
 
 
-def set_process_states(model, states):
+def set_process_states(model, states, others=None):
     """Restore what :func:`get_process_states` returned.
 
     Returns:
-        list[str]: Objects or buffers of the model the states lack (they
-        keep theirs) and saved ones the model no longer has (ignored).
+        list[str]: Objects or buffers the states lack (they keep theirs),
+        saved ones no longer present (ignored) and states that did not fit.
     """
     model = model.module if is_model_wrapper(model) else model
-    holders = find_state_holders(model)
+    holders = find_state_holders(model, others)
     unmatched = []
-    for kind in ('agent', 'rng'):  # an agent's own generator last
-        if kind + 's' not in states and kind == 'agent':
+    for kind in ('agents', 'rngs'):  # an agent's own generator last
+        if kind == 'agents' and kind not in states:
             continue  # rank 0's agent came with its own checkpoint entry
-        saved = states.get(kind + 's', {})
-        present = {n: h for n, h in holders.items() if h[0] == kind}
+        saved, present = states.get(kind, {}), holders[kind]
         unmatched += sorted(set(saved).symmetric_difference(present))
         for name in sorted(saved.keys() & present.keys()):
-            if present[name][2](saved[name]) is False:  # does not fit
+            if present[name][1](saved[name]) is False:  # does not fit
                 unmatched.append(name)
     if 'buffers' in states:
         saved, present = states['buffers'], dict(model.named_buffers())
@@ -166,20 +182,32 @@ def _checkpoint_hooks(runner):
     return [h for h in runner.hooks if isinstance(h, CheckpointHook)]
 
 
-def _saves_after_iter(hook, runner):
-    """CheckpointHook.after_train_iter's condition (MMEngine 0.10.7)."""
-    begin = getattr(hook, 'save_begin', 0)
-    every = hook.every_n_train_iters(runner, hook.interval, begin)
-    last = hook.save_last and hook.is_last_train_iter(runner)
-    return not hook.by_epoch and (every or last)
+def _will_save(hook, runner, by_epoch):
+    """Whether ``hook`` saves at the end of this iteration (``by_epoch``
+    False) or epoch: CheckpointHook's ``after_train_iter`` and
+    ``after_train_epoch`` conditions (MMEngine 0.10.7), through its public
+    attributes and Hook's public helpers.
 
-
-def _saves_after_epoch(hook, runner):
-    """CheckpointHook.after_train_epoch's condition (MMEngine 0.10.7)."""
-    begin = getattr(hook, 'save_begin', 0)
-    every = hook.every_n_epochs(runner, hook.interval, begin)
-    last = hook.save_last and hook.is_last_train_epoch(runner)
-    return hook.by_epoch and (every or last)
+    Why this restates them: the ranks must gather their states with a
+    collective *before* the save, and MMEngine gives no signal to every rank
+    before it. ``Runner.save_checkpoint`` is ``master_only``, so
+    ``before_save_checkpoint`` runs on rank 0 alone (a collective there
+    would hang), CheckpointHook has no public "will save" query, and once
+    it returns the checkpoint is written. Rank 0's own states are taken in
+    ``before_save_checkpoint`` itself, exactly when MMEngine saves; a
+    gather this rule misses shows as a warning there, and the checkpoint
+    then holds rank 0's states only.
+    """
+    if hook.by_epoch != by_epoch:
+        return False
+    if by_epoch:
+        every = hook.every_n_epochs(runner, hook.interval, hook.save_begin)
+        last = hook.is_last_train_epoch(runner)
+    else:
+        every = hook.every_n_train_iters(runner, hook.interval,
+                                         hook.save_begin)
+        last = hook.is_last_train_iter(runner)
+    return every or (hook.save_last and last)
 
 
 class _GatherBeforeCheckpoint(Hook):
@@ -187,7 +215,8 @@ class _GatherBeforeCheckpoint(Hook):
 
     Registered by :class:`RandomStateHook` one priority step before the
     earliest CheckpointHook, so every hook of the stage that draws random
-    numbers (e.g. the agent's PPO update) has run.
+    numbers (e.g. the agent's PPO update) has run. See :func:`_will_save`
+    for why it asks when the CheckpointHooks will save.
     """
 
     def __init__(self, owner):
@@ -198,13 +227,14 @@ class _GatherBeforeCheckpoint(Hook):
                          batch_idx,
                          data_batch=None,
                          outputs=None):
-        hooks = _checkpoint_hooks(runner)
-        if any(_saves_after_iter(h, runner) for h in hooks):
-            self.owner._gather(runner)
+        self._gather_if_saving(runner, by_epoch=False)
 
     def after_train_epoch(self, runner):
+        self._gather_if_saving(runner, by_epoch=True)
+
+    def _gather_if_saving(self, runner, by_epoch):
         hooks = _checkpoint_hooks(runner)
-        if any(_saves_after_epoch(h, runner) for h in hooks):
+        if any(_will_save(hook, runner, by_epoch) for hook in hooks):
             self.owner._gather(runner)
 
 
@@ -214,9 +244,11 @@ class RandomStateHook(Hook):
 
     * Every checkpoint stores the global generators' states (Python
       ``random``, NumPy, torch CPU and CUDA) under ``random_states``, with
-      the model's own generators (see :func:`find_state_holders`: objects
-      with ``get_rng_state()``/``set_rng_state()``, torch ``Generator``
-      attributes), e.g. an agent's.
+      the own generators of the model's modules and of the training
+      DataLoader's dataset, sampler and batch sampler that define
+      ``get_rng_state()``/``set_rng_state(state)`` (the protocol of
+      :func:`find_state_holders`), taken in ``before_save_checkpoint``:
+      exactly when MMEngine saves.
     * Under several processes it also stores every rank's states under
       ``random_states_per_rank``, each with the rank's RL agent
       (``agent_state_dict()``: its pending episode and replay are the rank's
@@ -232,22 +264,22 @@ class RandomStateHook(Hook):
       val loop between epochs (an unbroken run, or a resumed one that did
       not validate), training sees the same random numbers.
 
-    Where the ranks' states are gathered: MMEngine 0.10.7's
-    ``Runner.save_checkpoint`` is ``master_only``, so
-    ``before_save_checkpoint`` runs on rank 0 alone and cannot hold a
-    collective. A companion hook, registered one priority step before the
-    earliest CheckpointHook, asks each CheckpointHook the same question it
-    is about to answer (``every_n_epochs``/``every_n_train_iters`` from
-    ``save_begin``, ``save_last``) and, when one will save, gathers every
-    rank's states with one ``all_gather_object`` (tensors on the CPU). The
-    answer depends only on the loop's counters and the hooks' settings, the
-    same on every rank, so all ranks enter the collective or none does: it
-    cannot deadlock. Running after the other hooks of the stage, it sees the
-    states CheckpointHook saves. A best checkpoint (``save_best``) is saved
-    during validation with the states of its start, which ``before_val``
-    gathers (on every rank, as validation runs on all of them). Rank 0 then
-    writes what was gathered for the current step; a checkpoint saved at
-    another moment (a custom hook) gets rank 0's states only.
+    Where the ranks' states are gathered: ``before_save_checkpoint`` runs
+    on rank 0 alone (``Runner.save_checkpoint`` is ``master_only``) and
+    cannot hold a collective, and MMEngine tells no rank beforehand that a
+    checkpoint is coming. A companion hook, registered one priority step
+    before the earliest CheckpointHook, therefore asks each CheckpointHook's
+    public settings whether it will save at this step (:func:`_will_save`)
+    and, when one will, gathers every rank's states with one
+    ``all_gather_object`` (tensors on the CPU). The answer depends only on
+    the loop's counters and the hooks' settings, the same on every rank,
+    so all ranks enter the collective or none does: it cannot deadlock.
+    Running after the other hooks of the stage, it sees the states
+    CheckpointHook saves. A best checkpoint (``save_best``) is saved during
+    validation with the states of its start, which ``before_val`` gathers
+    (on every rank, as validation runs on all of them). Rank 0 writes what
+    was gathered for the current step; a checkpoint saved at another moment
+    (a custom hook) holds rank 0's states only, with a warning.
 
     With ``randomness=dict(seed=..., deterministic=True)`` a run resumed
     from an epoch checkpoint of an epoch-based loop, or from an iteration
@@ -291,6 +323,7 @@ class RandomStateHook(Hook):
         self._validation_per_rank = None
         self._gathered = None  # (step, every rank's states) to be saved
         self._companion = None
+        self._others = {}  # the training data's objects, by name
 
     def before_run(self, runner):
         checkpoint_hooks = _checkpoint_hooks(runner)
@@ -301,15 +334,20 @@ class RandomStateHook(Hook):
         # Inserted after this hook, so this round of before_run is intact.
         runner.register_hook(self._companion, priority=max(priority - 1, 0))
 
+    def before_train(self, runner):
+        self._others = train_data_objects(runner)
+
     @staticmethod
     def _step(runner):
         return runner.epoch, runner.iter
 
+    def _states(self, runner, per_rank):
+        return get_process_states(runner.model, per_rank, self._others)
+
     def _gather(self, runner):
         if get_world_size() > 1:
             self._gathered = (self._step(runner),
-                              all_gather_object(
-                                  get_process_states(runner.model)))
+                              all_gather_object(self._states(runner, True)))
 
     def before_save_checkpoint(self, runner, checkpoint):
         if self._training_states is not None:
@@ -317,10 +355,15 @@ class RandomStateHook(Hook):
             states, per_rank = self._training_states, \
                 self._validation_per_rank
         else:
-            states = get_process_states(runner.model, per_rank=False)
+            states = self._states(runner, per_rank=False)
             step, per_rank = self._gathered or (None, None)
             if step != self._step(runner):
                 per_rank = None
+        if per_rank is None and get_world_size() > 1:
+            runner.logger.warning(
+                'RandomStateHook: the ranks\' states were not gathered for '
+                'this checkpoint (saved by another hook, or CheckpointHook\'s '
+                'conditions changed): it holds rank 0\'s states only')
         checkpoint[STATE_KEY] = states
         if per_rank is not None:
             checkpoint[PER_RANK_KEY] = per_rank
@@ -356,7 +399,7 @@ class RandomStateHook(Hook):
                 'fresh seed (not the unbroken run)')
             if rank > 0:
                 return
-        unmatched = set_process_states(runner.model, states)
+        unmatched = set_process_states(runner.model, states, self._others)
         if unmatched:
             runner.logger.warning(
                 'RandomStateHook: saved states and the model\'s objects '
@@ -375,15 +418,15 @@ class RandomStateHook(Hook):
     def before_val(self, runner):
         if self._training_states is not None:
             return
-        self._training_states = get_process_states(
-            runner.model, per_rank=False)
+        self._training_states = self._states(runner, per_rank=False)
         if get_world_size() > 1 and any(
                 h.save_best for h in _checkpoint_hooks(runner)):
             self._validation_per_rank = all_gather_object(
-                get_process_states(runner.model))
+                self._states(runner, per_rank=True))
 
     def after_val(self, runner):
         if self._training_states is not None:
-            set_process_states(runner.model, self._training_states)
+            set_process_states(runner.model, self._training_states,
+                               self._others)
             self._training_states = None
             self._validation_per_rank = None
