@@ -1,12 +1,10 @@
 """MTKD-RL: multi-teacher KD with RL-chosen teacher weights (AAAI 2025)."""
-import os.path as osp
 import warnings
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
-from mmengine.runner import load_checkpoint
 from mmrazor.models import BaseAlgorithm
 from mmrazor.models.task_modules import RecorderManager
 from mmrazor.models.utils import add_prefix
@@ -15,6 +13,7 @@ from mmrlkd.agents import MTKDAgent, mtkd_state, normalised_reward
 from mmrlkd.registry import MODELS
 from .mtkd_rl_projector import FeatureProjector
 from .mtkd_rl_terms import teacher_terms
+from .teacher_checkpoint import load_teacher
 
 WARMUP_WEIGHTS = ('ones', 'average')
 
@@ -63,6 +62,8 @@ class MTKDRLDistill(BaseAlgorithm):
         teachers (Sequence[dict | BaseModel]): The M >= 1 teachers.
         teacher_ckpts (Sequence[str | None], optional): One checkpoint per
             teacher (None: keep the built weights). Defaults to None.
+        teacher_ckpt_strict, teacher_ckpt_part, teacher_ckpt_ema: How
+            every teacher checkpoint is read, as in :class:`RLKDDistill`.
         feature (dict, optional): Where every model's feature map is:
             ``source`` (a module name; its output is recorded) and
             ``data_idx`` (index into a tuple output, None for a tensor).
@@ -99,6 +100,9 @@ class MTKDRLDistill(BaseAlgorithm):
                  architecture,
                  teachers,
                  teacher_ckpts=None,
+                 teacher_ckpt_strict=True,
+                 teacher_ckpt_part='teacher',
+                 teacher_ckpt_ema=False,
                  feature=None,
                  logits=None,
                  input_shape=(3, 32, 32),
@@ -124,7 +128,10 @@ class MTKDRLDistill(BaseAlgorithm):
         }
         self.logits = {'data_idx': None, **(logits or dict(source='head.fc'))}
         self.teachers = nn.ModuleList()
-        self._build_teachers(list(teachers), teacher_ckpts)
+        self._build_teachers(
+            list(teachers), teacher_ckpts,
+            dict(strict=teacher_ckpt_strict, part=teacher_ckpt_part,
+                 ema=teacher_ckpt_ema))
         self._student_records = self._recorders(self.student)
         self._teacher_records = [self._recorders(t) for t in self.teachers]
         student_shape, teacher_shapes = self._probe(tuple(input_shape))
@@ -148,7 +155,7 @@ class MTKDRLDistill(BaseAlgorithm):
     def num_teachers(self):
         return len(self.teachers)
 
-    def _build_teachers(self, teachers, ckpts):
+    def _build_teachers(self, teachers, ckpts, ckpt_options):
         if not teachers:
             raise ValueError('MTKDRLDistill needs at least one teacher')
         ckpts = [None] * len(teachers) if ckpts is None else list(ckpts)
@@ -162,11 +169,8 @@ class MTKDRLDistill(BaseAlgorithm):
                 raise TypeError('teachers must be dicts or BaseModels, got '
                                 f'{type(teacher).__name__}')
             if ckpt:
-                if '://' not in ckpt and not osp.isfile(ckpt):
-                    raise FileNotFoundError(
-                        f'checkpoint of teacher {i} not found: {ckpt}')
-                load_checkpoint(teacher, ckpt, map_location='cpu')
-                teacher._is_init = True  # init_weights must not overwrite
+                load_teacher(teacher, ckpt, name=f'teacher {i}',
+                             **ckpt_options)
             for param in teacher.parameters():
                 param.requires_grad = False
             self.teachers.append(teacher)

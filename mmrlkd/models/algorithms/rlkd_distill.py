@@ -1,14 +1,12 @@
 """Single-teacher distillation with per-instance temperatures (RLKD)."""
-import os.path as osp
-import pickle
 from contextlib import contextmanager, nullcontext
 
 import torch
-from mmengine.runner import load_checkpoint
 from mmrazor.models import SingleTeacherDistill
 
 from mmrlkd.registry import MODELS
 from ..distillers import InstanceTemperatureDistiller
+from .teacher_checkpoint import load_teacher
 
 
 @MODELS.register_module()
@@ -29,11 +27,24 @@ class RLKDDistill(SingleTeacherDistill):
 
     Args:
         distiller (dict): An :class:`InstanceTemperatureDistiller` config.
+        teacher_ckpt (str, optional): The teacher's checkpoint, read by
+            :func:`load_teacher`. Defaults to None.
+        teacher_ckpt_strict (bool): Stop when a teacher parameter or buffer
+            is missing or has another shape. Defaults to True.
+        teacher_ckpt_part (str): From a distiller's checkpoint, take the
+            ``'teacher'`` or the distilled ``'architecture'``.
+        teacher_ckpt_ema (bool): Take the checkpoint's EMA weights.
         **kwargs: :class:`mmrazor.models.SingleTeacherDistill` arguments
-            (``architecture``, ``teacher``, ``teacher_ckpt``, ...).
+            (``architecture``, ``teacher``, ...).
     """
 
-    def __init__(self, distiller, teacher_ckpt=None, **kwargs):
+    def __init__(self,
+                 distiller,
+                 teacher_ckpt=None,
+                 teacher_ckpt_strict=True,
+                 teacher_ckpt_part='teacher',
+                 teacher_ckpt_ema=False,
+                 **kwargs):
         super().__init__(distiller=distiller, **kwargs)
         if not isinstance(self.distiller, InstanceTemperatureDistiller):
             raise TypeError(
@@ -41,7 +52,10 @@ class RLKDDistill(SingleTeacherDistill):
                 f'got {type(self.distiller).__name__}')
         check_class_counts(self.student, self.teacher)
         if teacher_ckpt:
-            load_teacher_checkpoint(self.teacher, teacher_ckpt)
+            load_teacher(self.teacher, teacher_ckpt,
+                         strict=teacher_ckpt_strict,
+                         part=teacher_ckpt_part,
+                         ema=teacher_ckpt_ema)
         self._reward_batch = None
 
     def loss(self, batch_inputs, data_samples=None):
@@ -125,17 +139,3 @@ def check_class_counts(student, teacher):
             f'the teacher predicts {num_T} classes and the student '
             f'{num_S}; logit distillation needs the same classes')
 
-
-def load_teacher_checkpoint(teacher, path):
-    """Load the teacher's weights; errors name the checkpoint's path."""
-    if '://' not in path and not osp.isfile(path):
-        raise FileNotFoundError(
-            f'teacher_ckpt {path!r} does not exist (train the teacher '
-            'first, or fix the path in the config)')
-    try:
-        load_checkpoint(teacher, path, map_location='cpu')
-    except (OSError, RuntimeError, EOFError, ValueError,
-            pickle.UnpicklingError) as error:
-        raise RuntimeError(
-            f'teacher_ckpt {path!r} could not be read: {error}') from error
-    teacher._is_init = True  # keep init_weights from overwriting it

@@ -20,6 +20,7 @@ from mmrazor.models.utils import add_prefix
 from mmrlkd.registry import MODELS
 from ..distillers import RoITemperatureDistiller
 from .sampled_roi_capture import SampledRoICapture
+from .teacher_checkpoint import load_teacher
 
 
 def _build(model):
@@ -89,12 +90,23 @@ class StudentRoIDistill(SingleTeacherDistill):
         distiller (dict): A :class:`RoITemperatureDistiller` config.
         architecture (dict | BaseModel): The student detector.
         teacher (dict | BaseModel): The teacher detector.
+        teacher_ckpt, teacher_ckpt_strict, teacher_ckpt_part,
+            teacher_ckpt_ema: The teacher's checkpoint and how it is read,
+            as in :class:`RLKDDistill` (strict by default).
         **kwargs: Other :class:`mmrazor.models.SingleTeacherDistill`
-            arguments (``teacher_ckpt``, ``teacher_norm_eval``, ...).
+            arguments (``teacher_norm_eval``, ...).
             ``teacher_trainable`` is not supported.
     """
 
-    def __init__(self, distiller, architecture, teacher, **kwargs):
+    def __init__(self,
+                 distiller,
+                 architecture,
+                 teacher,
+                 teacher_ckpt=None,
+                 teacher_ckpt_strict=True,
+                 teacher_ckpt_part='teacher',
+                 teacher_ckpt_ema=False,
+                 **kwargs):
         if kwargs.get('teacher_trainable', False):
             raise ValueError('StudentRoIDistill does not train the teacher '
                              '(it never computes the teacher\'s losses)')
@@ -125,6 +137,11 @@ class StudentRoIDistill(SingleTeacherDistill):
             raise ValueError('StudentRoIDistill does not run MMRazor '
                              'deliveries: the teacher already scores the '
                              "student's RoIs")
+        if teacher_ckpt:  # strictly, not MMRazor's lenient loading
+            load_teacher(self.teacher, teacher_ckpt,
+                         strict=teacher_ckpt_strict,
+                         part=teacher_ckpt_part,
+                         ema=teacher_ckpt_ema)
         if not _same_normalisation(self.student, self.teacher):
             print_log(
                 'StudentRoIDistill: the teacher\'s data preprocessor '
