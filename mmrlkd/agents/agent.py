@@ -1,24 +1,24 @@
 """The whole RLKD agent: what the policy sees, and how an episode trains it.
 
-One closed episode (a batch of instances and its single batch reward)
-trains, in order:
+:meth:`RLKDAgent.act` turns a batch's instance states into temperatures and
+an :class:`Episode`; :meth:`RLKDAgent.learn` trains on one closed episode
+and its single batch reward, in this order:
 
-1. the reward corrector (instance reward calibration, eqs. 10-11), which
-   splits the batch reward over the instances;
-2. the state updater (eqs. 12-13), on each instance's share of the return;
-3. PPO, on the calibrated per-instance rewards (the official code computes
-   them but its PPO never sees them).
+1. the batch reward is standardised by its running mean and std (a
+   batch-accuracy gain is ~1e-2 around a drifting mean, and Adam's step
+   size, not the gradient's, sets how fast small networks move);
+2. the reward corrector (instance reward calibration, eqs. 10-11) learns
+   from it and splits it over the instances (their *credit*);
+3. the state updater (eqs. 12-13) learns which state features predict each
+   instance's credit;
+4. PPO learns from the per-instance rewards (the credit mapped back to
+   reward units, so they sum to the batch reward; the official code
+   computes them but its PPO never sees them).
 
 The policy acts on the updated states ``m(s) * s`` and PPO learns on the
 very states it acted on, so the probability ratio compares the old and the
 new policy on the same input (the official code masks only the update's
 states).
-
-The corrector and the state updater see the reward standardised by its
-running mean and standard deviation: a batch-accuracy gain is ~1e-2 around
-a drifting mean, and Adam's step size, not the gradient's, sets how fast
-small networks move. The calibrated rewards are mapped back, so they sum to
-the batch reward.
 
 What makes it safe on GPUs and several processes (see
 ``shared/design.md``): it acts and learns in float32 with autocast off;
@@ -33,21 +33,15 @@ import math
 
 import torch
 
-_OWN_KEYS = ('corrector_loss', 'calibrated_reward_std', 'state_updater_loss',
-             'state_updater_mse', 'mask_mean', 'reward_std',
-             'corrector_heldout_prediction', 'corrector_target', 'credit_gate')
-#: PPO settings for an agent whose reward corrector credits each instance
-#: (opt-in, with ``RewardCorrector(gate_credit=True)``; docs/en/user_guides/
-#: rlkd.md says what they gain on the credit benchmark and lose on
-#: DigitPairs).
-#: The instances of a batch are a contextual bandit: one instance's
-#: temperature does not change the next one's state, so discounting
-#: (gamma > 0) only adds the credit of the instances after it, in batch
-#: order, to its advantage; and standardising the advantages over the
-#: episode would blow an even, uninformative credit (see
-#: ``RewardCorrector(gate_credit=True)``) up to unit-size steps. Measured
-#: with ``tools/analysis/credit_assignment.py`` (issue 17).
-CALIBRATED_PPO = dict(gamma=0.0, normalize_advantages=False)
+from .episode import Episode
+from .optim import check_int
+from .statistics import RunningMoments
+
+#: The agent's own diagnostics (PPO's are :data:`ppo.DIAGNOSTICS`).
+DIAGNOSTICS = ('corrector_loss', 'calibrated_reward_std',
+               'state_updater_loss', 'state_updater_mse', 'mask_mean',
+               'sparsity_gate', 'reward_std', 'corrector_heldout_prediction',
+               'corrector_target')
 #: Spreads the per-process seeds (the golden ratio in 64 bits).
 _RANK_STRIDE = 0x9E3779B97F4A7C15
 
@@ -77,6 +71,49 @@ def make_generator(device, seed):
     return generator
 
 
+@contextlib.contextmanager
+def one_thread(device):
+    """Act and learn on one intra-op thread on the CPU.
+
+    The networks are too small to gain from more, and on a busy machine
+    extra threads mostly wait for each other (a whole agent update was
+    measured 3x slower with 2 threads than with 1 on a busy 2-core
+    machine).
+    """
+    threads = torch.get_num_threads()
+    if device.type != 'cpu' or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class RewardScale:
+    """Standardises the batch reward by its running mean and std.
+
+    Bias-corrected running averages of G and G^2, this episode's G
+    included, so the standardised reward is bounded (by about
+    ``1 / sqrt(1 - momentum)``) from the first episode on.
+    """
+
+    def __init__(self, momentum=0.99):
+        self.moments = RunningMoments(momentum)
+
+    def standardise(self, reward):
+        """Fold ``reward`` (0-dim) in.
+
+        Returns:
+            tuple[Tensor]: ``(G - mean) / std``, the mean and the std.
+        """
+        mean, mean_sq = self.moments.update(
+            torch.stack([reward, reward.square()])).unbind()
+        std = (mean_sq - mean.square()).clamp_min(0).sqrt() + 1e-8
+        return (reward - mean) / std, mean, std
+
+
 class RLKDAgent:
     """Policy, PPO and the optional calibration and state updater.
 
@@ -88,13 +125,6 @@ class RLKDAgent:
             (the "w/o calibration" ablation). Defaults to None.
         state_updater (StateUpdater, optional): Masks the policy's states;
             None gives the policy the raw states. Defaults to None.
-        reward_momentum (float): EMA momentum of the reward's running mean
-            and variance. Defaults to 0.99.
-        cpu_threads (int, optional): Intra-op threads while the agent acts
-            and learns on the CPU; None keeps the process's setting. Defaults
-            to 1: the networks are too small to gain from more, and on a
-            busy machine extra threads mostly wait for each other (measured
-            here: a whole agent update 3x slower with 2 threads).
         max_episode_length (int, optional): Learn from at most this many of
             an episode's instances, drawn at random with their order kept;
             None learns from all. For detection, where an episode holds
@@ -102,9 +132,9 @@ class RLKDAgent:
             the episode while RoIs of one image say much the same. Defaults
             to None.
         seed (int, optional): Seed of the agent's own generator (sampling
-            noise, state-updater noise, subsampling, minibatch shuffles);
-            None draws it from torch's global generator, so a seeded run is
-            reproducible. Defaults to None.
+            noise, state-updater noise, subsampling); None draws it from
+            torch's global generator, so a seeded run is reproducible.
+            Defaults to None.
 
     Attributes:
         skipped_updates (int): Episodes not learnt from (empty or not
@@ -116,31 +146,16 @@ class RLKDAgent:
                  updater,
                  reward_corrector=None,
                  state_updater=None,
-                 reward_momentum=0.99,
-                 cpu_threads=1,
                  max_episode_length=None,
                  seed=None):
-        if cpu_threads is not None and (int(cpu_threads) != cpu_threads
-                                        or cpu_threads < 1):
-            raise ValueError(f'cpu_threads must be an int >= 1 or None, got '
-                             f'{cpu_threads}')
-        if max_episode_length is not None and (int(max_episode_length)
-                                               != max_episode_length
-                                               or max_episode_length < 1):
-            raise ValueError('max_episode_length must be an int >= 1 or '
-                             f'None, got {max_episode_length}')
-        if not 0 <= reward_momentum < 1:
-            raise ValueError('reward_momentum must be in [0, 1), got '
-                             f'{reward_momentum}')
+        if max_episode_length is not None:
+            check_int('max_episode_length', max_episode_length, 1)
         self.policy = policy
         self.updater = updater
         self.reward_corrector = reward_corrector
         self.state_updater = state_updater
-        self.reward_momentum = reward_momentum
-        self.cpu_threads = cpu_threads
         self.max_episode_length = max_episode_length
-        self._reward_moments = None  # EMAs of G and G^2, not bias-corrected
-        self._reward_count = 0
+        self.reward_scale = RewardScale()
         self.skipped_updates = 0
         self._sync = None
         self._seed = int(torch.randint(2**62, ())) if seed is None \
@@ -179,9 +194,8 @@ class RLKDAgent:
 
     def _set_generator(self, generator):
         self.generator = generator
-        for part in (self.updater, self.state_updater):
-            if part is not None:
-                part.generator = generator
+        if self.state_updater is not None:
+            self.state_updater.generator = generator
 
     def seed_for_rank(self, rank):
         """Reseed the agent's generator for process ``rank``.
@@ -200,7 +214,8 @@ class RLKDAgent:
         """Restore :meth:`get_rng_state`; False if it does not fit here.
 
         A state saved on another kind of device (a CPU generator's state on
-        a GPU, say) does not fit; the caller then keeps a fresh seed.
+        a GPU, say: 5,056 bytes against 16) does not fit; the caller then
+        keeps the generator seeded from the saved seed.
         """
         if self.generator is None or state is None:
             return False
@@ -221,8 +236,7 @@ class RLKDAgent:
             module.to(device)
         for part in self._parts():
             part.to(device)
-        if self._reward_moments is not None:
-            self._reward_moments = self._reward_moments.to(device)
+        self.reward_scale.moments.to(device)
         # A generator cannot change device: continue from a seed it draws.
         seed = self._seed if old_generator is None else int(
             torch.randint(
@@ -232,136 +246,98 @@ class RLKDAgent:
         self._set_generator(make_generator(device, seed))
         return self
 
-    def policy_states(self, states):
-        """What the policy sees: the updated states, or the raw ones."""
-        if self.state_updater is None:
-            return states
-        return self.state_updater.update_states(states)
-
     @torch.no_grad()
     def act(self, states, deterministic=False):
-        """:meth:`TemperaturePolicy.act` on the updated states, in float32.
+        """Temperatures for a batch's instances, and the episode to learn.
+
+        Args:
+            states (Tensor): Raw instance states, shape (N, D).
+            deterministic (bool): The policy's mean action (evaluation).
 
         Returns:
-            dict[str, Tensor]: The policy's outputs plus ``policy_states``,
-            the states it acted on (store them for PPO).
+            tuple[Tensor, Episode]: Temperatures (N,), and the episode:
+            the raw states, the states the policy acted on (updated by the
+            state updater), actions, log-probs and values.
         """
-        with self._threads(states.device), full_precision(states.device):
-            policy_states = self.policy_states(states.float())
-            out = self.policy.act(policy_states, deterministic, self.generator)
-        out['policy_states'] = policy_states
-        return out
-
-    def _reward_statistics(self, reward):
-        """Update the reward's running mean and std; return both (0-dim).
-
-        Bias-corrected EMAs (as in Adam) of G and G^2, this episode's G
-        included, so the standardised reward is bounded (by about
-        ``1 / sqrt(1 - momentum)``) from the first episode on.
-        """
-        reward = reward.detach()
-        moments = torch.stack([reward, reward.square()])
-        if self._reward_moments is None:
-            self._reward_moments = torch.zeros_like(moments)
-        momentum = self.reward_momentum
-        self._reward_moments = momentum * self._reward_moments + (
-            1 - momentum) * moments
-        self._reward_count += 1
-        mean, mean_sq = self._reward_moments / (1 -
-                                                momentum**self._reward_count)
-        std = (mean_sq - mean.square()).clamp_min(0).sqrt()
-        return mean, std + 1e-8
-
-    @contextlib.contextmanager
-    def _threads(self, device):
-        """Run the update on ``cpu_threads`` threads (CPU only)."""
-        threads = torch.get_num_threads()
-        if self.cpu_threads is None or device.type != 'cpu' or \
-                threads == self.cpu_threads:
-            yield
-            return
-        torch.set_num_threads(self.cpu_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
+        with one_thread(states.device), full_precision(states.device):
+            states = states.float()
+            policy_states = states if self.state_updater is None else \
+                self.state_updater.update_states(states)
+            out = self.policy.act(policy_states, deterministic,
+                                  self.generator)
+        temperatures = out.pop('temperatures')
+        return temperatures, Episode(states, policy_states, **out)
 
     def learn(self, episode, batch_reward):
         """Train every part on one closed episode, in float32.
 
         Args:
-            episode (dict[str, Tensor]): ``states`` (raw, (N, D)),
-                ``policy_states`` (what the policy acted on, (N, D)),
-                ``actions``, ``log_probs`` and ``values`` ((N,)).
+            episode (Episode): What :meth:`act` returned.
             batch_reward (float | Tensor): The episode's one reward (the
                 same on every process).
 
         Returns:
-            dict[str, Tensor]: 0-dim diagnostics on the agent's device:
-            PPO's plus the calibration and state-updater ones (NaN where a
-            part is off) and, with the state updater, ``mask_{k}``, feature
-            k's mean mask; ``skipped`` is 1 when the episode or reward is
-            empty or not finite on any process (nothing trained).
+            dict[str, Tensor | float]: 0-dim diagnostics on the agent's
+            device: :data:`DIAGNOSTICS` (NaN where a part is off), PPO's
+            and, with the state updater, ``mask_{k}``, feature k's mean
+            mask; ``skipped`` is 1 when the episode or reward is empty or
+            not finite on any process (nothing trained);
+            ``skipped_updates`` counts those (a float).
         """
-        device = episode['actions'].device
-        with self._threads(device), full_precision(device):
-            episode = {key: value.float() for key, value in episode.items()}
-            return self._learn(self._subsample(episode), batch_reward)
+        device = episode.actions.device
+        with one_thread(device), full_precision(device):
+            episode = self._subsample(episode.map(lambda t: t.float()))
+            reward = torch.as_tensor(
+                batch_reward, dtype=torch.float32, device=device).reshape(())
+            if self._agreed_can_learn(episode, reward):
+                diagnostics = self._learn(episode, reward)
+            else:
+                self.skipped_updates += 1
+                diagnostics = dict.fromkeys(DIAGNOSTICS, reward.new_full(
+                    (), math.nan))
+                diagnostics.update(self.updater.skipped_diagnostics())
+        diagnostics['skipped_updates'] = float(self.skipped_updates)
+        return diagnostics
 
-    def _subsample(self, episode):
-        """At most ``max_episode_length`` random steps, in their order."""
-        num = episode['actions'].shape[0]
-        if self.max_episode_length is None or num <= self.max_episode_length:
-            return episode
-        device = episode['actions'].device
-        keep = torch.randperm(
-            num, generator=self.generator,
-            device=device)[:self.max_episode_length].sort().values
-        return {key: value[keep] for key, value in episode.items()}
+    def _learn(self, episode, reward):
+        """Steps 1-4 of the module docstring on a checked episode."""
+        nan = reward.new_full((), math.nan)
+        diagnostics = dict.fromkeys(DIAGNOSTICS, nan)
+        num = len(episode)
+        temperatures = torch.sigmoid(episode.actions)  # normalised, [0, 1]
 
-    def _learn(self, episode, batch_reward):
-        states = episode['states']
-        actions = episode['actions']
-        reward = torch.as_tensor(
-            batch_reward, device=actions.device).to(actions.dtype).reshape(())
-        num = actions.shape[0]
-        inputs = (states, episode['policy_states'], actions,
-                  episode['log_probs'], episode['values'], reward)
-        nan = actions.new_full((), math.nan)
-        diagnostics = dict.fromkeys(_OWN_KEYS, nan)
-        sizes = self.updater.agreed_sizes(inputs)
-        if sizes is None:
-            self.skipped_updates += 1
-            diagnostics.update(self.updater._skipped())
-            return diagnostics
+        # 1. The reward, standardised.
+        standardised, mean, std = self.reward_scale.standardise(reward)
+        diagnostics['reward_std'] = std
 
-        mean, std = self._reward_statistics(reward)
-        normalised = (reward - mean) / std
-        temperatures = torch.sigmoid(actions)
+        # 2. Credit: each instance's share of the standardised reward.
         if self.reward_corrector is not None:
-            diagnostics['corrector_loss'] = self.reward_corrector.update(
-                states, temperatures, normalised)
-            # Its prediction of this return before training on it, and the
-            # return (standardised): held-out pairs for the reward's
-            # explained variance (issue 17, item 2).
-            diagnostics['corrector_heldout_prediction'] = \
-                self.reward_corrector.last_heldout_prediction
-            diagnostics['corrector_target'] = normalised
-            diagnostics['credit_gate'] = self.reward_corrector.credit_gate
-            credit = self.reward_corrector.redistribute(
-                states, temperatures, normalised)
-            # Back to reward units; the mean is shared evenly, so the
-            # rewards sum to mean + std * normalised = G.
+            corrector = self.reward_corrector
+            diagnostics.update(
+                corrector_loss=corrector.update(episode.states, temperatures,
+                                                standardised),
+                # Its prediction of this return before training on it, and
+                # the return: held-out pairs for the reward's explained
+                # variance (RewardDiagnosticsHook).
+                corrector_heldout_prediction=corrector.last_heldout_prediction,
+                corrector_target=standardised)
+            credit = corrector.redistribute(episode.states, temperatures,
+                                            standardised)
+            # Back in reward units: the mean is shared evenly, so the
+            # rewards sum to mean + std * standardised = G.
             rewards = credit * std + mean / num
-            diagnostics['calibrated_reward_std'] = rewards.std() \
-                if num > 1 else torch.zeros_like(nan)
+            if num > 1:
+                diagnostics['calibrated_reward_std'] = rewards.std()
         else:
-            credit = normalised.expand(num) / num
-            rewards = torch.zeros_like(actions)
+            # The "w/o calibration" ablation: the reward on the last step.
+            credit = standardised.expand(num) / num
+            rewards = torch.zeros_like(episode.actions)
             rewards[-1] = reward
+
+        # 3. The state mask, on each instance's credit in units of one
+        # instance's typical share.
         if self.state_updater is not None:
-            # Each instance's share in units of one instance's typical share.
-            terms = self.state_updater.update(states, temperatures,
+            terms = self.state_updater.update(episode.states, temperatures,
                                               credit * math.sqrt(num))
             diagnostics.update(
                 state_updater_loss=terms['loss'],
@@ -370,24 +346,49 @@ class RLKDAgent:
                 sparsity_gate=terms['sparsity_gate'])
             for k, mask in enumerate(terms['feature_masks'].unbind()):
                 diagnostics[f'mask_{k}'] = mask
+
+        # 4. PPO on the per-instance rewards.
         diagnostics.update(
-            self.updater.update(
-                episode['policy_states'],
-                actions,
-                episode['log_probs'],
-                episode['values'],
-                rewards,
-                sizes=sizes))
-        diagnostics['reward_std'] = std
+            self.updater.update(episode.policy_states, episode.actions,
+                                episode.log_probs, episode.values, rewards))
         return diagnostics
+
+    def _agreed_can_learn(self, episode, reward):
+        """Whether every process has a non-empty, finite episode and reward.
+
+        One host sync (and one all-reduce across processes), so that all
+        processes skip together: learning enters collectives.
+        """
+        if len(episode):
+            fields = (episode.states, episode.policy_states, episode.actions,
+                      episode.log_probs, episode.values, reward)
+            ok = torch.stack([torch.isfinite(t).all() for t in fields]).all()
+        else:
+            ok = torch.zeros((), dtype=torch.bool, device=reward.device)
+        ok = ok.float().reshape(1)
+        if self.sync is not None:
+            ok = self.sync.agree(ok)
+        return bool(ok.item() > 0)
+
+    def _subsample(self, episode):
+        """At most ``max_episode_length`` random steps, in their order."""
+        num = len(episode)
+        if self.max_episode_length is None or num <= self.max_episode_length:
+            return episode
+        keep = torch.randperm(
+            num, generator=self.generator,
+            device=episode.actions.device)[:self.max_episode_length]
+        keep = keep.sort().values
+        return episode.map(lambda t: t[keep])
 
     def state_dict(self):
         """Networks, optimizers, replay, reward statistics and the RNG."""
+        moments = self.reward_scale.moments
         state = dict(
             policy=self.policy.state_dict(),
             updater=self.updater.state_dict(),
-            reward_moments=self._reward_moments,
-            reward_count=self._reward_count,
+            reward_moments=moments.sums,
+            reward_count=moments.count,
             skipped_updates=self.skipped_updates,
             seed=self._seed,
             rng_state=self.get_rng_state())
@@ -400,10 +401,15 @@ class RLKDAgent:
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` returned, on the agent's device.
 
+        A generator state saved on another kind of device does not fit
+        this one's; the generator is then seeded from the saved seed and
+        ``rng_state`` is reported missing (the draws differ from the saved
+        run's from here on; everything else continues exactly).
+
         Returns:
             list[str]: Parts this agent has but ``state`` lacks (saved with
-            the part switched off, or by an older version); they keep their
-            fresh state.
+            the part switched off, or by an older version), or whose saved
+            state does not fit here; they start fresh.
         """
         self.policy.load_state_dict(state['policy'])
         self.updater.load_state_dict(state['updater'])
@@ -417,8 +423,9 @@ class RLKDAgent:
             else:
                 missing.append(name)
         if 'reward_count' in state:
-            self._reward_moments = state['reward_moments']
-            self._reward_count = state['reward_count']
+            self.reward_scale.moments.load_state_dict(
+                dict(sums=state['reward_moments'],
+                     count=state['reward_count']))
         else:
             missing.append('reward_std')
         self.skipped_updates = state.get('skipped_updates', 0)
@@ -431,6 +438,5 @@ class RLKDAgent:
         device = self.device
         for part in self._parts():
             part.to(device)
-        if self._reward_moments is not None:
-            self._reward_moments = self._reward_moments.to(device)
+        self.reward_scale.moments.to(device)
         return missing

@@ -3,9 +3,9 @@
 Each process acts on its own instances, yet every agent must take the same
 steps, or the agents drift apart. Two rules make that true by construction:
 
-- every branch that decides whether a collective runs (skip an update, how
-  many minibatches, stop the actor epochs early) is taken on values all
-  processes agreed on, from one small all-reduce (:meth:`AgentSync.agree`);
+- every branch that decides whether a collective runs (learn from an
+  episode or skip it) is taken on values all processes agreed on, from one
+  small all-reduce (:meth:`AgentSync.agree`);
 - an optimiser step's gradients cross processes in one flat bucket
   (:meth:`AgentSync.average_gradients`), weighted by how many instances each
   process averaged over, so unequal episodes (detection: RoIs per image vary)
@@ -87,30 +87,22 @@ class AgentSync:
         self.collectives += 1
         return values
 
-    def average_gradients(self, params, weight=1.0, extras=None):
+    def average_gradients(self, params, weight=1.0):
         """Replace gradients by their weighted mean over processes.
 
         ``g <- sum_p w_p g_p / sum_p w_p`` for every parameter, with
         ``w_p`` this process's ``weight`` (e.g. the instances its loss
-        averaged over), in one all-reduce of one flat bucket; ``extras``
-        (e.g. the minibatch's approximate KL) ride in the same bucket and
-        come back averaged the same way.
+        averaged over), in one all-reduce of one flat bucket.
 
         Args:
             params (list[Parameter]): The optimiser's parameters.
             weight (float): This process's share. Defaults to 1.0.
-            extras (Tensor, optional): 1-D values to average alongside.
-
-        Returns:
-            Tensor | None: The averaged ``extras`` (unchanged when alone).
         """
         if not self.active:
-            return extras
+            return
         grads = flatten_gradients(params)
-        parts = [grads * weight, grads.new_full((1, ), float(weight))]
-        if extras is not None:
-            parts.insert(1, extras.reshape(-1).to(grads) * weight)
-        bucket = torch.cat(parts)
+        bucket = torch.cat([grads * weight, grads.new_full((1, ),
+                                                           float(weight))])
         torch_dist.all_reduce(bucket, group=self.group)
         self.collectives += 1
         bucket = bucket[:-1] / bucket[-1]
@@ -121,7 +113,6 @@ class AgentSync:
                 p.grad = torch.zeros_like(p)
             p.grad.copy_(bucket[offset:offset + size].view_as(p))
             offset += size
-        return None if extras is None else bucket[offset:]
 
     def broadcast_(self, modules, src=0):
         """Copy ``src``'s parameters and buffers into every process."""

@@ -115,8 +115,9 @@ class TemperaturePolicy(nn.Module):
                 differently). Defaults to torch's global generator.
 
         Returns:
-            dict[str, Tensor]: ``action`` (pre-squash), ``log_prob`` (of
-            ``action``), ``value`` and ``temperature``, each of shape (N,).
+            dict[str, Tensor]: ``actions`` (pre-squash), ``log_probs`` (of
+            the actions), ``values`` and ``temperatures``, each of shape
+            (N,); the first three are an :class:`Episode`'s fields.
         """
         mu, log_std = self._mean_and_log_std(states)
         if deterministic:
@@ -129,37 +130,17 @@ class TemperaturePolicy(nn.Module):
                 device=mu.device)
             action = mu + log_std.exp() * noise
         return dict(
-            action=action,
-            log_prob=self._log_prob(action, mu, log_std),
-            value=self.value(states),
-            temperature=self.to_temperature(action))
+            actions=action,
+            log_probs=self._log_prob(action, mu, log_std),
+            values=self.value(states),
+            temperatures=self.to_temperature(action))
 
-    def log_prob_and_entropy(self, states, actions):
-        """Actor side of :meth:`evaluate` (PPO's actor epochs need no value).
-
-        Args:
-            states (Tensor): States of shape (N, D).
-            actions (Tensor): Pre-squash actions of shape (N,).
-
-        Returns:
-            tuple[Tensor]: ``log_prob`` and ``entropy``, each of shape (N,),
-            with gradients.
-        """
+    def log_prob(self, states, actions):
+        """Log-probabilities of stored actions under the current actor,
+        shape (N,), with gradients (PPO's actor steps)."""
         mu, log_std = self._mean_and_log_std(states)
-        log_prob = self._log_prob(actions, mu, log_std)
-        entropy = 0.5 + _LOG_SQRT_2PI + log_std
-        return log_prob, entropy
+        return self._log_prob(actions, mu, log_std)
 
-    def evaluate(self, states, actions):
-        """Score stored actions under the current networks, with gradients.
-
-        Args:
-            states (Tensor): States of shape (N, D).
-            actions (Tensor): Pre-squash actions of shape (N,).
-
-        Returns:
-            tuple[Tensor]: ``log_prob``, ``entropy`` and ``value``, each of
-            shape (N,).
-        """
-        return (*self.log_prob_and_entropy(states, actions),
-                self.value(states))
+    def entropy(self):
+        """The Gaussian's entropy, the same for every state (shape (1,))."""
+        return 0.5 + _LOG_SQRT_2PI + self.log_std

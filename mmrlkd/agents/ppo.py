@@ -2,16 +2,23 @@
 
 The update follows CleanRL's ``ppo_continuous_action.py`` (same variable
 names), with the RLKD specifics of the official code: separate Adam
-optimizers and epoch counts for actor and critic, advantages normalised
-over the whole episode, full-batch steps by default, a plain MSE critic
-loss, and no value clipping.
+optimizers and epoch counts for actor and critic, advantages standardised
+over the whole episode, full-batch steps, a plain MSE critic loss, and no
+value clipping.
 """
 import math
 
 import torch
 import torch.nn as nn
 
+from .optim import adam, check_int, check_range, move_optimizer
 from .rollout import compute_gae
+from .statistics import explained_variance
+
+#: The keys of :meth:`PPOUpdater.update`'s diagnostics.
+DIAGNOSTICS = ('policy_loss', 'value_loss', 'entropy', 'old_approx_kl',
+               'approx_kl', 'clip_fraction', 'explained_variance', 'std',
+               'advantage_mean', 'return_mean', 'actor_lr', 'skipped')
 
 
 def clipped_surrogate_loss(ratio, advantages, clip_coef):
@@ -38,76 +45,6 @@ def clipped_surrogate_loss(ratio, advantages, clip_coef):
     return pg_loss, clipfrac
 
 
-def _nan(reference):
-    """A NaN diagnostic on ``reference``'s device (a loop that did not run)."""
-    return reference.new_full((), math.nan)
-
-
-def _adam(params, lr):
-    """Adam, fused where this torch supports it for the parameters' device.
-
-    The agent takes ten small steps per update, so the per-tensor overhead of
-    the unfused optimizer matters (fused: roughly 25% less update time on a
-    busy CPU).
-    """
-    try:
-        return torch.optim.Adam(params, lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr)
-
-
-def move_optimizer(optimizer, params, device):
-    """Point ``optimizer`` at ``params`` and move its state to ``device``.
-
-    Call it after moving the parameters' module. ``.to()`` swaps a
-    parameter's data in place between devices of one kind (CPU, CUDA), but
-    creates new parameter objects for others ('meta', or always under
-    ``torch.__future__.set_overwrite_module_params_on_conversion``), which
-    would leave the optimizer stepping the old ones. The state is moved
-    too: ``Optimizer.load_state_dict`` puts it on the parameters' device,
-    a later ``.to()`` leaves it behind. An unfused, non-capturable optimizer
-    keeps its step count on the CPU by design (it reads it on the host), so
-    that one stays.
-
-    Args:
-        optimizer (Optimizer): Built on parameters in the same order.
-        params (Iterable[Parameter]): The module's current parameters.
-        device (torch.device): Where they now live.
-    """
-    params = list(params)
-    old = [p for group in optimizer.param_groups for p in group['params']]
-    if len(old) != len(params):
-        raise ValueError(f'the optimizer has {len(old)} parameters, got '
-                         f'{len(params)}')
-    new = dict(zip(map(id, old), params))
-    for group in optimizer.param_groups:
-        group['params'] = [new[id(p)] for p in group['params']]
-    on_host = 'step' if not (optimizer.defaults.get('fused')
-                             or optimizer.defaults.get('capturable')) else None
-    states = list(optimizer.state.items())
-    optimizer.state.clear()
-    for param, state in states:
-        optimizer.state[new.get(id(param), param)] = {
-            key:
-            value.to(device)
-            if torch.is_tensor(value) and key != on_host else value
-            for key, value in state.items()
-        }
-
-
-def _check_range(name, value, low, high, low_open=False):
-    if value is None or not (low < value if low_open else low <= value) \
-            or not value <= high:
-        bracket = '(' if low_open else '['
-        raise ValueError(f'{name} must be in {bracket}{low}, {high}], got '
-                         f'{value}')
-
-
-def _check_int(name, value, low):
-    if int(value) != value or value < low:
-        raise ValueError(f'{name} must be an int >= {low}, got {value}')
-
-
 class PPOUpdater:
     """Actor and critic optimizers plus the PPO-clip update rule.
 
@@ -118,37 +55,27 @@ class PPOUpdater:
         critic_lr (float): Adam learning rate of the critic.
             Defaults to 1e-3.
         clip_coef (float): Surrogate clipping epsilon. Defaults to 0.2.
-        actor_epochs (int): Passes over the episode for the actor.
+        actor_epochs (int): Full-batch actor steps per episode.
             Defaults to 5.
-        critic_epochs (int): Passes over the episode for the critic.
+        critic_epochs (int): Full-batch critic steps per episode.
             Defaults to 5.
-        minibatch_size (int, optional): Steps per minibatch; None uses the
-            whole episode (the official code). Defaults to None.
         max_grad_norm (float, optional): Gradient-norm clip per optimizer;
             None disables it. Defaults to 2.0.
         gamma (float): Discount factor. Defaults to 0.99.
         gae_lambda (float): GAE lambda. Defaults to 0.95.
-        normalize_advantages (bool): Standardise advantages over the episode.
-            Defaults to True.
-        entropy_coef (float): Entropy bonus weight in the actor loss.
-            Defaults to 0.0.
-        target_kl (float, optional): Stop the actor epochs once the
-            approximate KL (averaged over processes) exceeds it; costs one
-            host sync per actor epoch. Defaults to None.
         anneal_lr (bool): Decay the actor's learning rate linearly from
             ``actor_lr`` to 0 over :attr:`total_updates` updates, as
             CleanRL's ``--anneal-lr``. With a reward that is mostly noise,
             Adam's normalised steps do not shrink as the policy nears its
-            optimum, so a constant rate leaves the policy random-walking
-            (issue 17); a decaying one averages the noise out. The critic
-            keeps its rate: it has to follow the reward's scale. Defaults to
-            False (the official code's constant rate).
+            optimum, so a constant rate leaves the policy random-walking;
+            a decaying one averages the noise out (measured in
+            docs/en/notes/agent_learning.md). The critic keeps its rate: it
+            has to follow the reward's scale. Defaults to False (the
+            official code's constant rate).
 
     Attributes:
         sync (AgentSync, optional): Averages each step's gradients over
-            processes (one flat bucket) and agrees on the minibatch count;
-            None in a single process.
-        generator (torch.Generator, optional): Shuffles the minibatches.
+            processes (one flat bucket); None in a single process.
         total_updates (int, optional): The horizon of ``anneal_lr``, set by
             the owner that knows the run's length (``RLKDAgentHook`` from the
             Runner's iterations) before the first update.
@@ -162,50 +89,36 @@ class PPOUpdater:
                  clip_coef=0.2,
                  actor_epochs=5,
                  critic_epochs=5,
-                 minibatch_size=None,
                  max_grad_norm=2.0,
                  gamma=0.99,
                  gae_lambda=0.95,
-                 normalize_advantages=True,
-                 entropy_coef=0.0,
-                 target_kl=None,
                  anneal_lr=False):
-        _check_range('actor_lr', actor_lr, 0, math.inf, low_open=True)
-        _check_range('critic_lr', critic_lr, 0, math.inf, low_open=True)
-        _check_range('clip_coef', clip_coef, 0, math.inf, low_open=True)
-        _check_int('actor_epochs', actor_epochs, 0)
-        _check_int('critic_epochs', critic_epochs, 0)
-        if minibatch_size is not None:
-            _check_int('minibatch_size', minibatch_size, 1)
+        check_range('actor_lr', actor_lr, 0, math.inf, low_open=True)
+        check_range('critic_lr', critic_lr, 0, math.inf, low_open=True)
+        check_range('clip_coef', clip_coef, 0, math.inf, low_open=True)
+        check_int('actor_epochs', actor_epochs, 0)
+        check_int('critic_epochs', critic_epochs, 0)
         if max_grad_norm is not None:
-            _check_range(
+            check_range(
                 'max_grad_norm', max_grad_norm, 0, math.inf, low_open=True)
-        _check_range('gamma', gamma, 0, 1)
-        _check_range('gae_lambda', gae_lambda, 0, 1)
-        _check_range('entropy_coef', entropy_coef, 0, math.inf)
-        if target_kl is not None:
-            _check_range('target_kl', target_kl, 0, math.inf, low_open=True)
+        check_range('gamma', gamma, 0, 1)
+        check_range('gae_lambda', gae_lambda, 0, 1)
         self.policy = policy
         self.clip_coef = clip_coef
         self.actor_epochs = int(actor_epochs)
         self.critic_epochs = int(critic_epochs)
-        self.minibatch_size = minibatch_size
         self.max_grad_norm = max_grad_norm
         self.gamma = gamma
         self.gae_lambda = gae_lambda
-        self.normalize_advantages = normalize_advantages
-        self.entropy_coef = entropy_coef
-        self.target_kl = target_kl
         self.anneal_lr = bool(anneal_lr)
         self.actor_lr = actor_lr
         self.total_updates = None
         self.num_updates = 0
         self.sync = None
-        self.generator = None
         self.actor_params = policy.actor_parameters()
-        self.critic_params = list(policy.critic_parameters())
-        self.actor_optimizer = _adam(self.actor_params, actor_lr)
-        self.critic_optimizer = _adam(self.critic_params, critic_lr)
+        self.critic_params = policy.critic_parameters()
+        self.actor_optimizer = adam(self.actor_params, actor_lr)
+        self.critic_optimizer = adam(self.critic_params, critic_lr)
 
     def current_actor_lr(self):
         """The actor's learning rate for the next update."""
@@ -216,220 +129,113 @@ class PPOUpdater:
                 'PPOUpdater(anneal_lr=True) needs total_updates, the number '
                 'of updates to anneal over; RLKDAgentHook sets it from the '
                 "Runner's iterations, other owners must set it themselves")
-        _check_int('total_updates', self.total_updates, 1)
+        check_int('total_updates', self.total_updates, 1)
         frac = max(0.0, 1.0 - self.num_updates / self.total_updates)
         return frac * self.actor_lr
 
-    def _step(self, optimizer, params, loss, weight, extras=None):
-        """Backward, average over processes, clip, step.
-
-        Returns:
-            Tensor | None: ``extras`` averaged over processes.
-        """
+    def _step(self, optimizer, params, loss, weight):
+        """Backward, average over processes, clip, step."""
         optimizer.zero_grad()
         loss.backward()
         if self.sync is not None:
-            extras = self.sync.average_gradients(params, weight, extras)
+            self.sync.average_gradients(params, weight)
         if self.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(params, self.max_grad_norm, foreach=True)
         optimizer.step()
-        return extras
 
-    def num_minibatches(self, min_size, max_size):
-        """Minibatches per epoch, the same on every process.
+    def update(self, states, actions, old_log_probs, values, rewards):
+        """Run the actor and critic epochs on one terminal episode.
 
-        ``ceil(max_size / minibatch_size)`` over the largest episode, but
-        never more than the smallest episode has steps, so no process gets
-        an empty minibatch.
-
-        Args:
-            min_size (int): The smallest episode's steps (over processes).
-            max_size (int): The largest episode's steps.
-        """
-        if self.minibatch_size is None:
-            return 1
-        return max(1, min(math.ceil(max_size / self.minibatch_size), min_size))
-
-    def _minibatches(self, batch_size, count, device):
-        """Indices of one epoch's ``count`` minibatches (shuffled if > 1)."""
-        if count == 1:
-            return [slice(None)]
-        b_inds = torch.randperm(
-            batch_size, generator=self.generator, device=device)
-        return b_inds.tensor_split(count)
-
-    def agreed_sizes(self, tensors):
-        """Check the inputs; agree over processes on whether to learn.
-
-        One host sync (and one all-reduce across processes): the local
-        verdict (a non-empty episode, every value finite) and the episode
-        size travel together, so all processes skip together and split
-        their episodes into the same number of minibatches.
+        The caller vouches that the episode is not empty and every input is
+        finite on every process (:meth:`RLKDAgent.learn` agrees on that for
+        all processes at once); nothing here waits for the device.
 
         Args:
-            tensors (Sequence[Tensor]): Every input of the update; the first
-                one's length is the episode's.
-
-        Returns:
-            tuple[int, int] | None: The smallest and the largest episode
-            over processes, or None when any process cannot learn.
-        """
-        num = tensors[0].shape[0]
-        device = tensors[0].device
-        finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
-        local = torch.stack([
-            finite.to(torch.float64),
-            torch.full((), num, dtype=torch.float64, device=device),
-            torch.full((), -num, dtype=torch.float64, device=device)
-        ]) if num else torch.zeros(
-            3, dtype=torch.float64, device=device)
-        verdict, min_size, neg_max_size = (self.sync.agree(local) if self.sync
-                                           is not None else local).tolist()
-        if verdict < 1 or min_size < 1:
-            return None
-        return int(min_size), int(-neg_max_size)
-
-    def update(self,
-               states,
-               actions,
-               old_log_probs,
-               values,
-               rewards,
-               last_value=0.0,
-               sizes=None):
-        """Run the actor and critic epochs on one episode.
-
-        Args:
-            states (Tensor): Shape (T, D).
+            states (Tensor): What the policy acted on, shape (T, D).
             actions (Tensor): Pre-squash actions, shape (T,).
             old_log_probs (Tensor): Log-probs at acting time, shape (T,).
             values (Tensor): Critic values at acting time, shape (T,).
             rewards (Tensor): Per-step rewards, shape (T,).
-            last_value (float | Tensor): Bootstrap value after the last step
-                (0: terminal). Defaults to 0.0.
-            sizes (tuple[int, int], optional): :meth:`agreed_sizes` of the
-                caller, who then vouches for the inputs; None checks them
-                here (one host sync).
 
         Returns:
-            dict[str, Tensor]: 0-dim diagnostics on the policy's device;
-            ``skipped`` is 1 (networks untouched, entries other than
-            ``std`` NaN) for an empty episode or non-finite inputs on any
-            process.
+            dict[str, Tensor]: The :data:`DIAGNOSTICS`, 0-dim on the
+            policy's device (``skipped`` is 0).
         """
-        batch_size = rewards.shape[0]
+        num = rewards.shape[0]
         if states.shape[:1] != rewards.shape or any(
                 t.shape != rewards.shape
                 for t in (actions, old_log_probs, values)):
             raise ValueError('states (T, D), actions, old_log_probs, values '
                              'and rewards (T,) must agree on T')
-        if sizes is None:
-            sizes = self.agreed_sizes(
-                (states, actions, old_log_probs, values, rewards,
-                 torch.as_tensor(last_value).to(rewards)))
-        if sizes is None:
-            return self._skipped()
-        count = self.num_minibatches(*sizes)
         actor_lr = self.current_actor_lr()
         for group in self.actor_optimizer.param_groups:
             group['lr'] = actor_lr
         self.num_updates += 1
 
+        states, actions = states.detach(), actions.detach()
+        old_log_probs, values = old_log_probs.detach(), values.detach()
         advantages, returns = compute_gae(rewards, values, self.gamma,
-                                          self.gae_lambda, last_value)
-        b_obs = states.detach()
-        b_actions = actions.detach()
-        b_logprobs = old_log_probs.detach()
-        b_values = values.detach()
-        b_returns = returns
+                                          self.gae_lambda)
         b_advantages = advantages
-        if self.normalize_advantages and batch_size > 1:
+        if num > 1:
             b_advantages = (advantages - advantages.mean()) / (
                 advantages.std() + 1e-8)
 
-        # Actor: clipped surrogate on the (normalised) advantages.
-        clipfracs = []
-        pg_loss = approx_kl = old_approx_kl = entropy_loss = None
-        actor_epochs_run = 0
+        # Actor: clipped surrogate on the standardised advantages.
+        reference = returns.new_zeros(())
+        nan = reference + math.nan
+        pg_loss = approx_kl = old_approx_kl = clip_fraction = nan
         for epoch in range(self.actor_epochs):
-            for mb_inds in self._minibatches(batch_size, count, states.device):
-                newlogprob, entropy = self.policy.log_prob_and_entropy(
-                    b_obs[mb_inds], b_actions[mb_inds])
-                logratio = newlogprob - b_logprobs[mb_inds]
-                ratio = logratio.exp()
-                with torch.no_grad():
-                    old_approx_kl = (-logratio).mean()
-                    approx_kl = ((ratio - 1) - logratio).mean()
-                mb_advantages = b_advantages[mb_inds]
-                pg_loss, clipfrac = clipped_surrogate_loss(
-                    ratio, mb_advantages, self.clip_coef)
-                clipfracs.append(clipfrac)
-                entropy_loss = entropy.mean()
-                loss = pg_loss - self.entropy_coef * entropy_loss
-                approx_kl = self._step(self.actor_optimizer, self.actor_params,
-                                       loss, ratio.shape[0],
-                                       approx_kl.reshape(1)).reshape(())
-            actor_epochs_run = epoch + 1
-            if self.target_kl is not None and approx_kl > self.target_kl:
-                break
+            newlogprob = self.policy.log_prob(states, actions)
+            logratio = newlogprob - old_log_probs
+            ratio = logratio.exp()
+            pg_loss, clipfrac = clipped_surrogate_loss(ratio, b_advantages,
+                                                       self.clip_coef)
+            with torch.no_grad():
+                old_approx_kl = (-logratio).mean()
+                approx_kl = ((ratio - 1) - logratio).mean()
+                clip_fraction = clipfrac if epoch == 0 else \
+                    clip_fraction + clipfrac
+            self._step(self.actor_optimizer, self.actor_params, pg_loss, num)
 
         # Critic: regression of V(s) on the GAE returns.
-        v_loss = None
-        for epoch in range(self.critic_epochs):
-            for mb_inds in self._minibatches(batch_size, count, states.device):
-                newvalue = self.policy.value(b_obs[mb_inds])
-                v_loss = ((newvalue - b_returns[mb_inds])**2).mean()
-                self._step(self.critic_optimizer, self.critic_params, v_loss,
-                           newvalue.shape[0])
+        v_loss = nan
+        for _ in range(self.critic_epochs):
+            v_loss = (self.policy.value(states) - returns).square().mean()
+            self._step(self.critic_optimizer, self.critic_params, v_loss, num)
 
-        reference = returns.new_zeros(())
-        var_y = returns.var(unbiased=False)
-        explained_var = 1 - (returns - b_values).var(unbiased=False) / var_y
-        if batch_size < 2:
-            explained_var = _nan(reference)
-        else:
-            # Returns equal up to rounding (an even split of the batch
-            # reward) have no variance to explain; the ratio would be noise.
-            defined = var_y > 1e-10 * returns.square().mean()
-            explained_var = torch.where(defined, explained_var,
-                                        _nan(reference))
-
-        def diagnostic(value):
-            return _nan(reference) if value is None else value.detach()
-
-        with torch.no_grad():
-            std = self.policy.log_std.exp().mean()
-        return dict(
-            policy_loss=diagnostic(pg_loss),
-            value_loss=diagnostic(v_loss),
-            entropy=diagnostic(entropy_loss),
-            old_approx_kl=diagnostic(old_approx_kl),
-            approx_kl=diagnostic(approx_kl),
-            clip_fraction=diagnostic(
-                torch.stack(clipfracs).mean() if clipfracs else None),
-            explained_variance=explained_var.detach(),
-            std=std,
+        diagnostics = self.skipped_diagnostics()
+        diagnostics.update(
+            policy_loss=pg_loss.detach(),
+            value_loss=v_loss.detach(),
+            old_approx_kl=old_approx_kl,
+            approx_kl=approx_kl,
+            clip_fraction=clip_fraction / max(self.actor_epochs, 1),
+            explained_variance=explained_variance(values, returns).to(
+                reference),
             advantage_mean=advantages.mean(),
             return_mean=returns.mean(),
-            actor_epochs=reference + actor_epochs_run,
             actor_lr=reference + actor_lr,
-            skipped=reference.clone())
+            skipped=reference)
+        return diagnostics
 
-    def _skipped(self):
-        """Diagnostics of an update that did not run (same keys, NaN)."""
-        keys = ('policy_loss', 'value_loss', 'entropy', 'old_approx_kl',
-                'approx_kl', 'clip_fraction', 'explained_variance',
-                'advantage_mean', 'return_mean', 'actor_epochs', 'actor_lr')
+    def skipped_diagnostics(self):
+        """The :data:`DIAGNOSTICS` of an update that did not run: NaN, but
+        the policy's ``std`` and ``entropy``, and ``skipped`` = 1."""
         with torch.no_grad():
             std = self.policy.log_std.exp().mean()
-        diagnostics = {key: _nan(std) for key in keys}
-        diagnostics.update(std=std, skipped=std.new_ones(()))
+            diagnostics = dict.fromkeys(DIAGNOSTICS, std.new_full((),
+                                                                  math.nan))
+            diagnostics.update(
+                std=std,
+                entropy=self.policy.entropy().mean(),
+                skipped=std.new_ones(()))
         return diagnostics
 
     def to(self, device):
         """Follow the policy (moved by its owner) with both optimizers."""
         self.actor_params = self.policy.actor_parameters()
-        self.critic_params = list(self.policy.critic_parameters())
+        self.critic_params = self.policy.critic_parameters()
         move_optimizer(self.actor_optimizer, self.actor_params, device)
         move_optimizer(self.critic_optimizer, self.critic_params, device)
         return self

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pad_sequence
 
-from .ppo import _adam, _check_int, _check_range, move_optimizer
+from .optim import adam, check_int, check_range, move_optimizer
 
 
 def return_decomposition_loss(predictions,
@@ -183,20 +183,10 @@ class RewardCorrector:
             iteration). One step lags a policy whose temperatures move
             (the credit benchmark's stuck seed; 4 steps fix it there), but
             with the paper's noisy reward 4 steps made DigitPairs RLKD
-            worse in 5 seeds of 5 (issue 17; docs/en/user_guides/rlkd.md).
+            worse in 5 seeds of 5 (docs/en/notes/agent_learning.md).
         replay_size (int): Episodes trained on together. Defaults to 16.
         final_weight (float): w1 of eq. (11). Defaults to 1.0.
         aux_weight (float): w2 of eq. (11). Defaults to 0.5.
-        gate_credit (bool): Mix the decomposition's credit with an even
-            split of the return, weighted by the share of the return's
-            variance the network predicts on episodes it has not trained
-            on (:attr:`credit_gate`). A network fitted to noise gives
-            credit that depends on the temperature; PPO follows it as if it
-            were signal and the policy drifts (issue 17). Defaults to False:
-            with ``CALIBRATED_PPO`` it makes the noise-free credit benchmark
-            learn in every seed, but lowered DigitPairs RLKD in 4 seeds of 5.
-        fit_momentum (float): Momentum of the running held-out fit behind
-            the gate. Defaults to 0.99.
 
     Attributes:
         sync (AgentSync, optional): Averages each step's gradients over
@@ -208,10 +198,6 @@ class RewardCorrector:
             the returns it predicts, it measures on unseen episodes how
             much of the return the states and temperatures explain (issue
             17, item 2).
-        credit_gate (Tensor): The weight of the decomposition in
-            :meth:`redistribute`, in [0, 1] (0-dim): the running held-out
-            explained variance ``1 - E[(g_{N-1} - G)^2] / Var(G)``, or 1
-            with ``gate_credit=False``. 0 before the first update.
     """
 
     def __init__(self,
@@ -221,17 +207,14 @@ class RewardCorrector:
                  epochs=1,
                  replay_size=16,
                  final_weight=1.0,
-                 aux_weight=0.5,
-                 gate_credit=False,
-                 fit_momentum=0.99):
-        _check_int('state_dim', state_dim, 1)
-        _check_int('hidden_dim', hidden_dim, 1)
-        _check_range('lr', lr, 0, math.inf, low_open=True)
-        _check_int('epochs', epochs, 0)
-        _check_int('replay_size', replay_size, 1)
-        _check_range('final_weight', final_weight, 0, math.inf)
-        _check_range('aux_weight', aux_weight, 0, math.inf)
-        _check_range('fit_momentum', fit_momentum, 0, 1)
+                 aux_weight=0.5):
+        check_int('state_dim', state_dim, 1)
+        check_int('hidden_dim', hidden_dim, 1)
+        check_range('lr', lr, 0, math.inf, low_open=True)
+        check_int('epochs', epochs, 0)
+        check_int('replay_size', replay_size, 1)
+        check_range('final_weight', final_weight, 0, math.inf)
+        check_range('aux_weight', aux_weight, 0, math.inf)
         self.network = ReturnDecompositionNet(int(state_dim), int(hidden_dim))
         self.epochs = int(epochs)
         self.replay = deque(maxlen=int(replay_size))
@@ -239,12 +222,8 @@ class RewardCorrector:
         self.aux_weight = aux_weight
         self.sync = None
         self.last_heldout_prediction = None
-        self.gate_credit = bool(gate_credit)
-        self.fit_momentum = fit_momentum
-        # EMAs of (g - G)^2, G and G^2 over held-out episodes.
-        self._heldout_fit = None
         self.params = list(self.network.parameters())
-        self.optimizer = _adam(self.params, lr)
+        self.optimizer = adam(self.params, lr)
 
     def loss(self,
              states,
@@ -322,54 +301,20 @@ class RewardCorrector:
                 predictions, episode_loss = self._predictions_and_loss(
                     states, temperatures, episode_return)
                 self.last_heldout_prediction = predictions[-1]
-        self._track_heldout_fit(self.last_heldout_prediction, episode_return)
         return episode_loss
-
-    def _track_heldout_fit(self, prediction, episode_return):
-        """Fold one held-out (prediction, return) pair into the fit."""
-        moments = torch.stack([(prediction - episode_return).square(),
-                               episode_return, episode_return.square()])
-        if self._heldout_fit is None:
-            self._heldout_fit = moments
-        else:
-            self._heldout_fit = self.fit_momentum * self._heldout_fit + (
-                1 - self.fit_momentum) * moments
-
-    @property
-    def credit_gate(self):
-        """The decomposition's weight in :meth:`redistribute` (see above)."""
-        if not self.gate_credit:
-            return self.network.baseline.new_ones(()).detach()
-        if self._heldout_fit is None:
-            return self.network.baseline.new_zeros(()).detach()
-        mse, mean, mean_sq = self._heldout_fit.unbind()
-        var = (mean_sq - mean.square()).clamp_min(1e-12)
-        return (1 - mse / var).clamp(0, 1)
 
     @torch.no_grad()
     def redistribute(self, states, temperatures, episode_return):
-        """Calibrated per-instance rewards of shape (N,) summing to G.
-
-        With ``gate_credit`` the decomposition's share is
-        :attr:`credit_gate`; the rest of G is split evenly.
-        """
+        """Calibrated per-instance rewards of shape (N,) summing to G."""
         predictions = self.network(states, temperatures)
-        credit = redistribute_return(predictions, episode_return,
-                                     self.network.baseline)
-        if not self.gate_credit:
-            return credit
-        gate = self.credit_gate
-        even = torch.as_tensor(
-            episode_return, dtype=credit.dtype,
-            device=credit.device) / credit.shape[0]
-        return gate * credit + (1 - gate) * even
+        return redistribute_return(predictions, episode_return,
+                                   self.network.baseline)
 
     def state_dict(self):
-        """Network, optimizer, replayed episodes and the held-out fit."""
+        """Network, optimizer and replayed episodes."""
         return dict(
             network=self.network.state_dict(),
             optimizer=self.optimizer.state_dict(),
-            heldout_fit=self._heldout_fit,
             replay=[
                 tuple(t.clone() for t in episode) for episode in self.replay
             ])
@@ -381,15 +326,12 @@ class RewardCorrector:
         self.optimizer.load_state_dict(state_dict['optimizer'])
         self.replay.clear()
         self.replay.extend(state_dict['replay'])
-        self._heldout_fit = state_dict.get('heldout_fit')
         self.to(self.network.baseline.device)
 
     def to(self, device):
         """Move the network, the optimizer's state, the replay and the
-        held-out prediction and fit."""
+        held-out prediction."""
         self.network.to(device)
-        if self._heldout_fit is not None:
-            self._heldout_fit = self._heldout_fit.to(device)
         if self.last_heldout_prediction is not None:
             self.last_heldout_prediction = self.last_heldout_prediction.to(
                 device)

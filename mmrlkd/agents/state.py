@@ -22,11 +22,7 @@ def state_dim(use_uncertainty=True):
     return 3 if use_uncertainty else 2
 
 
-def instance_states(student_logits,
-                    teacher_logits,
-                    gt_labels=None,
-                    use_uncertainty=True,
-                    use_gt_prob=False):
+def instance_states(student_logits, teacher_logits, use_uncertainty=True):
     """Build one state vector per instance, without gradients.
 
     The columns are, in order: student confidence, teacher confidence and
@@ -36,13 +32,8 @@ def instance_states(student_logits,
     Args:
         student_logits (Tensor): Student logits of shape (N, C).
         teacher_logits (Tensor): Teacher logits of shape (N, C).
-        gt_labels (Tensor, optional): Class indices of shape (N,), needed
-            only with ``use_gt_prob=True``. Defaults to None.
         use_uncertainty (bool): Append the student's top-1 minus top-2
             probability (the "w/o US" ablation drops it). Defaults to True.
-        use_gt_prob (bool): Use the probability of the ground-truth class as
-            the confidence instead of the maximum probability.
-            Defaults to False.
 
     Returns:
         Tensor: float32 states of shape (N, :func:`state_dim`), detached.
@@ -55,25 +46,11 @@ def instance_states(student_logits,
     num_classes = student_logits.shape[1]
     if use_uncertainty and num_classes < 2:
         raise ValueError('the uncertainty feature needs at least 2 classes')
-    if use_gt_prob:
-        if gt_labels is None:
-            raise ValueError('use_gt_prob=True needs gt_labels')
-        if gt_labels.shape != student_logits.shape[:1]:
-            raise ValueError(f'gt_labels must have shape (N,) = '
-                             f'({student_logits.shape[0]},), got '
-                             f'{tuple(gt_labels.shape)}')
 
     with torch.no_grad():
         probs_s = student_logits.detach().float().softmax(dim=1)
         probs_t = teacher_logits.detach().float().softmax(dim=1)
-        if use_gt_prob:
-            index = gt_labels.long().unsqueeze(1)
-            conf_s = probs_s.gather(1, index).squeeze(1)
-            conf_t = probs_t.gather(1, index).squeeze(1)
-        else:
-            conf_s = probs_s.amax(dim=1)
-            conf_t = probs_t.amax(dim=1)
-        features = [conf_s, conf_t]
+        features = [probs_s.amax(dim=1), probs_t.amax(dim=1)]
         if use_uncertainty:
             top2 = probs_s.topk(2, dim=1).values
             features.append(top2[:, 0] - top2[:, 1])

@@ -23,7 +23,7 @@ Three choices, each found on the batch-reward bandit test
   ``m * s + (1 - m) * eps``, eps Gaussian noise with the episode's feature
   means and deviations (as in information-bottleneck attribution, Schulz
   et al., ICLR 2020): a small mask now hides a feature rather than
-  rescaling it. ``masked_out='zero'`` gives the literal form.
+  rescaling it.
 - One mask per feature (the paper's elementwise product); the official code
   has one scalar per state (``per_feature=False``).
 - h also sees the instance's normalised temperature u: given the state
@@ -37,7 +37,8 @@ import math
 import torch
 import torch.nn as nn
 
-from .ppo import _adam, _check_int, _check_range, move_optimizer
+from .optim import adam, check_int, check_range, move_optimizer
+from .statistics import RunningMoments
 
 
 def state_updater_loss(masks,
@@ -146,12 +147,6 @@ class StateUpdater:
             noise episodes). Gated, masks shrink only once h predicts the
             return, and then only those h does not need. False is eq. 13
             as printed. Defaults to True.
-        fit_momentum (float): Momentum of the running means behind the
-            gate. Defaults to 0.99.
-        masked_out (str): What h sees in place of the masked-out part of a
-            state: 'noise' (Gaussian noise with the episode's feature
-            statistics) or 'zero' (the literal ``m * s``, whose masks all
-            shrink to 0). Defaults to 'noise'.
 
     Attributes:
         sync (AgentSync, optional): Averages each step's gradients over
@@ -168,36 +163,28 @@ class StateUpdater:
                  regression_weight=1.0,
                  per_feature=True,
                  initial_mask=0.95,
-                 masked_out='noise',
-                 gate_sparsity=True,
-                 fit_momentum=0.99):
-        _check_int('state_dim', state_dim, 1)
-        _check_int('hidden_dim', hidden_dim, 1)
-        _check_range('lr', lr, 0, math.inf, low_open=True)
-        _check_int('epochs', epochs, 0)
-        _check_range('sparsity_weight', sparsity_weight, 0, math.inf)
-        _check_range('regression_weight', regression_weight, 0, math.inf)
+                 gate_sparsity=True):
+        check_int('state_dim', state_dim, 1)
+        check_int('hidden_dim', hidden_dim, 1)
+        check_range('lr', lr, 0, math.inf, low_open=True)
+        check_int('epochs', epochs, 0)
+        check_range('sparsity_weight', sparsity_weight, 0, math.inf)
+        check_range('regression_weight', regression_weight, 0, math.inf)
         if not 0 < initial_mask < 1:
             raise ValueError(f'initial_mask must be in (0, 1), got '
                              f'{initial_mask}')
-        _check_range('fit_momentum', fit_momentum, 0, 1)
-        if masked_out not in ('noise', 'zero'):
-            raise ValueError("masked_out must be 'noise' or 'zero', got "
-                             f'{masked_out!r}')
-        self.masked_out = masked_out
         self.network = StateMaskNet(
             int(state_dim), int(hidden_dim), per_feature, initial_mask)
         self.epochs = int(epochs)
         self.sparsity_weight = sparsity_weight
         self.regression_weight = regression_weight
         self.gate_sparsity = gate_sparsity
-        self.fit_momentum = fit_momentum
         # Running means of h's squared error and of the return's variance.
-        self._fit = None
+        self._fit = RunningMoments(0.99)
         self.sync = None
         self.generator = None
         self.params = list(self.network.parameters())
-        self.optimizer = _adam(self.params, lr)
+        self.optimizer = adam(self.params, lr)
 
     @torch.no_grad()
     def update_states(self, states):
@@ -205,9 +192,8 @@ class StateUpdater:
         return self.network.masks(states) * states
 
     def noise(self, states):
-        """Replacement for the masked-out part (None for 'zero')."""
-        if self.masked_out == 'zero':
-            return None
+        """Replacement for the masked-out part: Gaussian noise with the
+        episode's feature means and deviations."""
         if states.shape[0] < 2:
             std = torch.zeros_like(states[:1])
         else:
@@ -286,12 +272,7 @@ class StateUpdater:
         """
         moments = torch.stack([(predictions - targets).square().mean(),
                                targets.var(unbiased=False)])
-        if self._fit is None:
-            self._fit = moments
-        else:
-            self._fit = self.fit_momentum * self._fit + (
-                1 - self.fit_momentum) * moments
-        mse, var = self._fit.unbind()
+        mse, var = self._fit.update(moments).unbind()
         return (1 - mse / var.clamp_min(1e-12)).clamp(0, 1)
 
     def state_dict(self):
@@ -299,18 +280,23 @@ class StateUpdater:
         return dict(
             network=self.network.state_dict(),
             optimizer=self.optimizer.state_dict(),
-            fit=self._fit)
+            fit=self._fit.state_dict())
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned."""
         self.network.load_state_dict(state_dict['network'])
         self.optimizer.load_state_dict(state_dict['optimizer'])
-        self._fit = state_dict.get('fit')
+        fit = state_dict.get('fit')
+        if torch.is_tensor(fit):
+            # Saved as a plain EMA (before RunningMoments): no bias left.
+            fit = dict(sums=fit, count=10**4)
+        self._fit = RunningMoments(0.99)
+        if fit is not None:
+            self._fit.load_state_dict(fit)
 
     def to(self, device):
         """Move the networks, the optimizer's state and the running fit."""
-        if self._fit is not None:
-            self._fit = self._fit.to(device)
+        self._fit.to(device)
         self.network.to(device)
         self.params = list(self.network.parameters())
         move_optimizer(self.optimizer, self.params, device)

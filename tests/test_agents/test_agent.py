@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from mmrlkd.agents import (PPOUpdater, RewardCorrector, RLKDAgent,
+from mmrlkd.agents import (Episode, PPOUpdater, RewardCorrector, RLKDAgent,
                            StateUpdater, TemperaturePolicy)
+from mmrlkd.agents.agent import RewardScale
 
 EPISODE = 16
 
@@ -23,13 +24,7 @@ def make_agent(calibration=True, state_update=True, seed=0):
 
 def rollout(agent, seed=0, num=EPISODE):
     states = torch.rand(num, 3, generator=torch.Generator().manual_seed(seed))
-    out = agent.act(states)
-    return dict(
-        states=states,
-        policy_states=out['policy_states'],
-        actions=out['action'],
-        log_probs=out['log_prob'],
-        values=out['value'])
+    return agent.act(states)[1]
 
 
 def params(agent):
@@ -49,46 +44,48 @@ def test_policy_acts_on_the_updated_states():
     agent = make_agent()
     torch.nn.init.normal_(agent.state_updater.network.mask[-1].weight)
     states = torch.rand(EPISODE, 3)
-    out = agent.act(states, deterministic=True)
+    temperatures, episode = agent.act(states, deterministic=True)
     masks = agent.state_updater.network.masks(states)
-    torch.testing.assert_close(out['policy_states'], masks * states)
+    torch.testing.assert_close(episode.policy_states, masks * states)
+    assert torch.equal(episode.states, states)
     expected = agent.policy.act(masks * states, deterministic=True)
-    torch.testing.assert_close(out['temperature'], expected['temperature'])
-    raw = make_agent(state_update=False).act(states)
-    assert torch.equal(raw['policy_states'], states)
+    torch.testing.assert_close(temperatures, expected['temperatures'])
+    torch.testing.assert_close(episode.actions, expected['actions'])
+    raw = make_agent(state_update=False).act(states)[1]
+    assert torch.equal(raw.policy_states, states)
 
 
-def test_ppo_learns_from_the_calibrated_rewards_on_the_acted_states():
-    """Replay learn() by hand on a twin: reward statistics, corrector step,
-    redistribution, state-updater step, then PPO on the policy's states
-    with rewards that sum to the batch reward."""
+def spy_on_ppo(agent):
+    """Record what PPO is given (the agent's output to its PPO step)."""
+    calls = []
+    update = agent.updater.update
+
+    def recording(*args):
+        calls.append([a.detach().clone() for a in args])
+        return update(*args)
+
+    agent.updater.update = recording
+    return calls
+
+
+def test_ppo_learns_calibrated_rewards_that_sum_to_the_batch_reward():
+    """PPO gets one reward per instance, spread by the corrector (not an
+    even split), summing to the batch reward, on the acted states."""
     agent = make_agent()
     for seed in range(3):  # some history for the statistics and the replay
         agent.learn(rollout(agent, seed), 0.1 * seed - 0.05)
+    calls = spy_on_ppo(agent)
     episode = rollout(agent, seed=7)
-    reward = torch.tensor(0.3)
-    twin = copy.deepcopy(agent)
-
-    torch.manual_seed(11)
-    diagnostics = agent.learn(episode, reward)
-
-    torch.manual_seed(11)
-    mean, std = twin._reward_statistics(reward)
-    normalised = (reward - mean) / std
-    temps = torch.sigmoid(episode['actions'])
-    twin.reward_corrector.update(episode['states'], temps, normalised)
-    credit = twin.reward_corrector.redistribute(episode['states'], temps,
-                                                normalised)
-    rewards = credit * std + mean / EPISODE
+    diagnostics = agent.learn(episode, torch.tensor(0.3))
+    (states, actions, log_probs, values, rewards), = calls
+    assert torch.equal(states, episode.policy_states)
+    assert torch.equal(actions, episode.actions)
     assert rewards.sum().item() == pytest.approx(0.3, abs=1e-6)
-    assert rewards.std() > 0  # not the even split
-    twin.state_updater.update(episode['states'], temps,
-                              credit * math.sqrt(EPISODE))
-    twin.updater.update(episode['policy_states'], episode['actions'],
-                        episode['log_probs'], episode['values'], rewards)
-    assert_same(params(agent), params(twin))
+    assert rewards.std() > 0
     assert diagnostics['calibrated_reward_std'] == pytest.approx(
         rewards.std().item(), rel=1e-5)
+    assert float(agent.reward_corrector.replay[-1][2]) == pytest.approx(
+        float(diagnostics['corrector_target']))
     for key in ('corrector_loss', 'state_updater_loss', 'state_updater_mse',
                 'mask_mean', 'reward_std', 'policy_loss'):
         assert math.isfinite(diagnostics[key]), key
@@ -97,13 +94,11 @@ def test_ppo_learns_from_the_calibrated_rewards_on_the_acted_states():
 def test_without_calibration_ppo_gets_the_delayed_reward():
     agent = make_agent(calibration=False, state_update=False)
     episode = rollout(agent)
-    twin = copy.deepcopy(agent)
+    calls = spy_on_ppo(agent)
     diagnostics = agent.learn(episode, 0.3)
     delayed = torch.zeros(EPISODE)
     delayed[-1] = 0.3
-    twin.updater.update(episode['states'], episode['actions'],
-                        episode['log_probs'], episode['values'], delayed)
-    assert_same(params(agent), params(twin))
+    assert torch.equal(calls[0][4], delayed)
     for key in ('corrector_loss', 'calibrated_reward_std', 'mask_mean'):
         assert math.isnan(diagnostics[key])
 
@@ -112,15 +107,14 @@ def test_a_long_episode_is_learnt_from_a_random_ordered_subset():
     agent = make_agent(calibration=False, state_update=False)
     agent.max_episode_length = 5
     episode = rollout(agent)
-    twin = copy.deepcopy(agent)  # the same generator state
+    calls = spy_on_ppo(agent)
     agent.learn(episode, 0.3)
-    keep = torch.randperm(EPISODE, generator=twin.generator)[:5].sort().values
-    delayed = torch.zeros(5)
-    delayed[-1] = 0.3
-    twin.updater.update(episode['policy_states'][keep],
-                        episode['actions'][keep], episode['log_probs'][keep],
-                        episode['values'][keep], delayed)
-    assert_same(params(agent), params(twin))
+    states, actions = calls[0][:2]
+    assert actions.shape == (5, )
+    # Rows of the episode, in the episode's order.
+    rows = [int((episode.actions == a).nonzero()) for a in actions]
+    assert rows == sorted(rows) and len(set(rows)) == 5
+    assert torch.equal(states, episode.policy_states[rows])
 
 
 def test_a_short_episode_is_learnt_whole():
@@ -140,29 +134,30 @@ def test_max_episode_length_must_be_a_positive_int(length):
         RLKDAgent(policy, PPOUpdater(policy), max_episode_length=length)
 
 
-def test_reward_statistics_are_debiased_emas():
-    agent = make_agent(calibration=False, state_update=False)
-    agent.reward_momentum = 0.9
+def test_reward_scale_standardises_with_debiased_emas():
+    scale = RewardScale(momentum=0.9)
     rewards = [0.5, -0.2, 0.1, 0.4]
     for k, reward in enumerate(rewards, start=1):
-        mean, std = agent._reward_statistics(torch.tensor(reward))
+        standardised, got_mean, got_std = scale.standardise(
+            torch.tensor(reward))
         weights = [0.1 * 0.9**(k - i) for i in range(1, k + 1)]
         norm = 1 - 0.9**k
-        expected_mean = sum(w * r for w, r in zip(weights, rewards)) / norm
-        expected_sq = sum(w * r * r for w, r in zip(weights, rewards)) / norm
-        assert mean.item() == pytest.approx(expected_mean, rel=1e-5)
-        assert std.item() == pytest.approx(
-            math.sqrt(max(expected_sq - expected_mean**2, 0)) + 1e-8,
-            rel=1e-4,
-            abs=1e-6)
+        mean = sum(w * r for w, r in zip(weights, rewards)) / norm
+        mean_sq = sum(w * r * r for w, r in zip(weights, rewards)) / norm
+        std = math.sqrt(max(mean_sq - mean**2, 0)) + 1e-8
+        assert got_mean.item() == pytest.approx(mean, rel=1e-5)
+        assert got_std.item() == pytest.approx(std, rel=1e-4, abs=1e-6)
+        assert standardised.item() == pytest.approx(
+            (reward - mean) / std, rel=1e-4, abs=1e-4)
 
 
 @pytest.mark.parametrize('field', ['states', 'policy_states', 'values'])
 def test_non_finite_episode_or_reward_trains_nothing(field):
     agent = make_agent()
     episode = rollout(agent)
-    episode[field] = episode[field].clone()
-    episode[field].view(-1)[0] = float('nan')
+    broken = getattr(episode, field).clone()
+    broken.view(-1)[0] = float('nan')
+    setattr(episode, field, broken)
     before = params(agent)
     diagnostics = agent.learn(episode, 0.1)
     assert diagnostics['skipped'] == 1.0
@@ -171,7 +166,10 @@ def test_non_finite_episode_or_reward_trains_nothing(field):
     assert not agent.reward_corrector.replay
     diagnostics = agent.learn(rollout(agent), float('inf'))
     assert diagnostics['skipped'] == 1.0
+    assert diagnostics['skipped_updates'] == 2.0
     assert_same(before, params(agent))
+    empty = agent.learn(Episode.empty(3), 0.1)
+    assert empty['skipped'] == 1.0
 
 
 def test_state_dict_round_trip_continues_identically():

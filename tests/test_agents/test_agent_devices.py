@@ -24,14 +24,7 @@ def make_agent(**ppo):
 
 
 def rollout(agent, num=16, device='cpu'):
-    states = torch.rand(num, 3, device=device)
-    out = agent.act(states)
-    return dict(
-        states=states,
-        policy_states=out['policy_states'],
-        actions=out['action'],
-        log_probs=out['log_prob'],
-        values=out['value'])
+    return agent.act(torch.rand(num, 3, device=device))[1]
 
 
 def trained_on_cpu():
@@ -44,8 +37,15 @@ def trained_on_cpu():
 def test_the_walk_finds_tensors_everywhere_the_agent_keeps_them():
     paths = [path for path, _ in held_tensors(trained_on_cpu())]
     for expected in ('policy', 'actor_optimizer.state', 'replay',
-                     '_reward_moments', 'state_updater.network'):
+                     'reward_scale', 'state_updater.network'):
         assert any(expected in path for path in paths), expected
+
+
+def test_a_cpu_state_loads_whole_on_the_cpu():
+    state = trained_on_cpu().state_dict()
+    agent = make_agent()
+    assert agent.load_state_dict(state) == []
+    assert torch.equal(agent.get_rng_state(), state['rng_state'])
 
 
 @pytest.mark.parametrize('device', DEVICES)
@@ -53,12 +53,14 @@ def test_a_moved_agent_that_loads_a_cpu_state_holds_nothing_elsewhere(device):
     state = trained_on_cpu().state_dict()
     agent = make_agent().to(device)
     assert agent.device.type == device
-    assert agent.load_state_dict(state) == ([] if device != 'meta' else
-                                            ['rng_state'])
+    # A CPU generator's state (5,056 bytes) does not fit a CUDA or meta
+    # generator (16 bytes, or none): the agent keeps the generator seeded
+    # from the saved seed and reports the state missing; the rest loads.
+    assert agent.load_state_dict(state) == ['rng_state']
     assert misplaced_tensors(agent, device) == []
     episode = rollout(agent, device=device)
     assert misplaced_tensors(agent, device) == []
-    assert episode['actions'].device.type == device
+    assert episode.actions.device.type == device
     if device != 'meta':  # learning reads values: not on 'meta'
         agent.learn(episode, torch.tensor(0.2, device=device))
         assert misplaced_tensors(agent, device) == []
@@ -90,7 +92,10 @@ def test_the_agent_acts_and_learns_in_float32_under_autocast():
     agent = make_agent(actor_epochs=1, critic_epochs=1)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         episode = rollout(agent, num=64)
-        assert all(value.dtype == torch.float32 for value in episode.values())
+        assert all(
+            getattr(episode, name).dtype == torch.float32
+            for name in ('states', 'policy_states', 'actions', 'log_probs',
+                         'values'))
         diagnostics = agent.learn(episode, torch.tensor(0.1))
     assert float(diagnostics['skipped']) == 0
     assert abs(float(diagnostics['old_approx_kl'])) < 1e-7
@@ -103,16 +108,8 @@ def test_an_update_reads_the_device_once():
     with HostReads() as counter:
         diagnostics = agent.learn(episode, torch.tensor(0.1))
     assert float(diagnostics['skipped']) == 0
-    # The one agreed decision (learn or skip, the episode sizes).
-    assert counter.reads == ['Tensor.tolist']
-
-
-def test_a_kl_stop_reads_the_device_once_per_actor_epoch():
-    agent = make_agent(target_kl=1e3, actor_epochs=3)
-    with HostReads() as counter:
-        agent.learn(rollout(agent), torch.tensor(0.1))
-    assert counter.reads == ['Tensor.tolist'
-                             ] + ['aten._local_scalar_dense.default'] * 3
+    # The one agreed decision: learn or skip.
+    assert counter.reads == ['aten._local_scalar_dense.default']
 
 
 def test_the_counter_sees_every_kind_of_host_read():

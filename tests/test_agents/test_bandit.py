@@ -6,21 +6,24 @@ gamma = 0 every instance's advantage is its own reward minus its value, so
 the only thing to learn is the map from state to temperature. The initial
 policy (T about 5 everywhere) is off by about 1.5 on average.
 
-With only a batch reward (the mean quality of 64 instances), PPO alone can
-hardly tell which temperatures were good; instance reward calibration
-splits the batch reward over the instances and makes it learnable.
+With only a batch reward (the mean quality of 64 instances), the agent as
+RLKDTemperature builds it by default (reward calibration, state updater,
+the paper's PPO settings) must still learn it, on a best temperature it
+was never tuned on, and must stay no worse than a frozen agent when the
+batch reward is mostly noise.
 """
+import pytest
 import torch
 
-from mmrlkd.agents import (CALIBRATED_PPO, PPOUpdater, RewardCorrector,
-                           RLKDAgent, StateUpdater, TemperaturePolicy)
+from mmrlkd.agents import (PPOUpdater, RewardCorrector, RLKDAgent,
+                           StateUpdater, TemperaturePolicy)
 
 MAX_UPDATES = 300
 EPISODE = 256
 
 
 def mean_error(policy, states):
-    temperature = policy.act(states, deterministic=True)['temperature']
+    temperature = policy.act(states, deterministic=True)['temperatures']
     return (temperature - (2 + 6 * states[:, 0])).abs().mean().item()
 
 
@@ -35,9 +38,9 @@ def test_agent_learns_a_state_dependent_temperature():
     while len(errors) <= MAX_UPDATES and errors[-1] >= 0.5:
         states = torch.rand(EPISODE, 3)
         out = policy.act(states)
-        rewards = -(out['temperature'] - (2 + 6 * states[:, 0]))**2
-        diagnostics = updater.update(states, out['action'], out['log_prob'],
-                                     out['value'], rewards)
+        rewards = -(out['temperatures'] - (2 + 6 * states[:, 0]))**2
+        diagnostics = updater.update(states, out['actions'],
+                                     out['log_probs'], out['values'], rewards)
         assert diagnostics['skipped'] == 0.0
         errors.append(mean_error(policy, fresh))
         if below_one is None and errors[-1] < 1.0:
@@ -48,48 +51,57 @@ def test_agent_learns_a_state_dependent_temperature():
     assert errors[-1] < 0.5
 
 
-BATCH_BUDGET = 400
 BATCH = 64
+#: Measured on seeds 0 and 1 (notes/agent_learning.md): from 1.18 / 1.47 to
+#: 0.33 / 0.33 without noise; with noise 3, 1.08 / 1.12.
+BATCH_EPISODES = 1500
+LEARNT_BELOW = 0.5
+NOISE = 3.0
+NOISY_MARGIN = 0.1
 
 
-def train_on_batch_rewards(calibration, seed=0):
-    """The same bandit, but each episode (batch of 64 instances) earns one
-    reward: the batch's mean quality -(T - T*)^2. With calibration: the
-    gated-credit bandit agent (``CALIBRATED_PPO``, ``gate_credit=True``,
-    the state updater); without: the paper's gamma 0.99 and GAE lambda
-    0.95. A narrower policy keeps the test fast."""
+def best_temperature(states):
+    """Not the instance-reward test's T*: high for low s_2, low for high."""
+    return 7 - 5 * states[:, 2]
+
+
+def error_after_batch_rewards(episodes, noise=0.0, learn=True, seed=0):
+    """Mean |T - T*| of the default agent after ``episodes`` batch rewards
+    ``mean(-(T - T*)^2) + noise * N(0, 1)``. A narrower policy keeps the
+    test fast."""
     torch.manual_seed(seed)
-    policy = TemperaturePolicy(hidden_dim=64)
-    ppo = CALIBRATED_PPO if calibration else {}
-    agent = RLKDAgent(policy, PPOUpdater(policy, **ppo),
-                      RewardCorrector(3, gate_credit=True)
-                      if calibration else None,
-                      StateUpdater(3) if calibration else None)
+    policy = TemperaturePolicy(hidden_dim=32)
+    agent = RLKDAgent(policy, PPOUpdater(policy), RewardCorrector(3),
+                      StateUpdater(3), seed=seed)
     fresh = torch.rand(4096, 3, generator=torch.Generator().manual_seed(1))
-    states_rng = torch.Generator().manual_seed(seed + 100)
-    for _ in range(BATCH_BUDGET):
-        states = torch.rand(BATCH, 3, generator=states_rng)
-        out = agent.act(states)
-        quality = -(out['temperature'] - (2 + 6 * states[:, 0]))**2
-        episode = dict(
-            states=states,
-            policy_states=out['policy_states'],
-            actions=out['action'],
-            log_probs=out['log_prob'],
-            values=out['value'])
-        diagnostics = agent.learn(episode, quality.mean())
-        assert diagnostics['skipped'] == 0.0
-    temperature = agent.act(fresh, deterministic=True)['temperature']
-    return (temperature - (2 + 6 * fresh[:, 0])).abs().mean().item()
+    rng = torch.Generator().manual_seed(seed + 100)
+    for _ in range(episodes):
+        states = torch.rand(BATCH, 3, generator=rng)
+        temperatures, episode = agent.act(states)
+        quality = -(temperatures - best_temperature(states))**2
+        reward = quality.mean() + noise * torch.randn((), generator=rng)
+        if learn:
+            assert agent.learn(episode, reward)['skipped'] == 0.0
+    temperatures, _ = agent.act(fresh, deterministic=True)
+    return (temperatures - best_temperature(fresh)).abs().mean().item()
 
 
-def test_calibration_learns_from_the_batch_reward_alone():
-    with_calibration = train_on_batch_rewards(calibration=True)
-    without = train_on_batch_rewards(calibration=False)
-    print(f'mean |T - T*| after {BATCH_BUDGET} batch rewards: '
-          f'{with_calibration:.3f} with calibration, {without:.3f} without')
-    # Measured: 0.31 / 0.32 / 0.35 with calibration in seeds 0 / 1 / 2
-    # (1.17 / 1.49 / 1.34 before issue 17's bandit PPO and credit gate),
-    # 1.46-1.52 without; the initial policy is off by about 1.5.
-    assert with_calibration < 0.6
-    assert with_calibration < without - 0.5
+@pytest.mark.slow
+def test_default_agent_learns_from_the_batch_reward_alone():
+    frozen = error_after_batch_rewards(BATCH_EPISODES, learn=False)
+    learnt = error_after_batch_rewards(BATCH_EPISODES)
+    print(f'mean |T - T*| after {BATCH_EPISODES} batch rewards: '
+          f'{learnt:.3f} (frozen {frozen:.3f})')
+    assert learnt < LEARNT_BELOW * frozen
+
+
+@pytest.mark.slow
+def test_default_agent_is_no_worse_than_frozen_under_noise():
+    """A noise std of 3 per batch reward (the frozen policy's mean reward
+    is about -4.6): the agent must not end worse than where it started.
+    (Much heavier noise, std 60, is a known limit: the constant-rate
+    agent drifts; see docs/en/notes/agent_learning.md.)"""
+    frozen = error_after_batch_rewards(BATCH_EPISODES, learn=False)
+    noisy = error_after_batch_rewards(BATCH_EPISODES, noise=NOISE)
+    print(f'mean |T - T*| under noise: {noisy:.3f} (frozen {frozen:.3f})')
+    assert noisy < frozen + NOISY_MARGIN

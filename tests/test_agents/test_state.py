@@ -13,16 +13,13 @@ def softmax(row):
     return [e / sum(exps) for e in exps]
 
 
-def reference_states(student, teacher, labels, use_uncertainty, use_gt_prob):
+def reference_states(student, teacher, use_uncertainty):
     """One instance at a time, in Python floats (float64)."""
     rows = []
     for i in range(len(student)):
         p_s = softmax(student[i])
         p_t = softmax(teacher[i])
-        if use_gt_prob:
-            row = [p_s[labels[i]], p_t[labels[i]]]
-        else:
-            row = [max(p_s), max(p_t)]
+        row = [max(p_s), max(p_t)]
         if use_uncertainty:
             first, second = sorted(p_s, reverse=True)[:2]
             row.append(first - second)
@@ -31,16 +28,13 @@ def reference_states(student, teacher, labels, use_uncertainty, use_gt_prob):
 
 
 @pytest.mark.parametrize('use_uncertainty', [True, False])
-@pytest.mark.parametrize('use_gt_prob', [False, True])
-def test_features_match_a_per_instance_loop(use_uncertainty, use_gt_prob):
+def test_features_match_a_per_instance_loop(use_uncertainty):
     torch.manual_seed(0)
     student = torch.randn(17, 10) * 3
     teacher = torch.randn(17, 10) * 3
-    labels = torch.randint(0, 10, (17, ))
-    states = instance_states(student, teacher, labels, use_uncertainty,
-                             use_gt_prob)
+    states = instance_states(student, teacher, use_uncertainty)
     expected = reference_states(student.tolist(), teacher.tolist(),
-                                labels.tolist(), use_uncertainty, use_gt_prob)
+                                use_uncertainty)
     assert states.shape == (17, state_dim(use_uncertainty))
     assert states.dtype == torch.float32
     torch.testing.assert_close(states.double(), expected, rtol=0, atol=1e-6)
@@ -52,7 +46,7 @@ def test_fp16_logits_are_computed_in_float32():
     teacher = (torch.randn(8, 100) * 4).half()
     states = instance_states(student, teacher)
     expected = reference_states(student.float().tolist(),
-                                teacher.float().tolist(), None, True, False)
+                                teacher.float().tolist(), True)
     assert states.dtype == torch.float32
     torch.testing.assert_close(states.double(), expected, rtol=0, atol=1e-6)
 
@@ -77,11 +71,6 @@ def test_empty_batch_gives_empty_states():
 
 def test_bad_inputs_raise():
     logits = torch.randn(4, 3)
-    with pytest.raises(ValueError, match='gt_labels'):
-        instance_states(logits, logits, use_gt_prob=True)
-    with pytest.raises(ValueError, match='gt_labels'):
-        instance_states(
-            logits, logits, torch.zeros(3, dtype=torch.long), use_gt_prob=True)
     with pytest.raises(ValueError, match='shape'):
         instance_states(logits, torch.randn(4, 5))
     with pytest.raises(ValueError, match='2 classes'):

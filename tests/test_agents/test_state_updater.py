@@ -30,23 +30,19 @@ def test_loss_terms_by_hand():
 
 
 @pytest.mark.parametrize('per_feature', [True, False])
-@pytest.mark.parametrize('masked_out', ['noise', 'zero'])
-def test_updater_loss_matches_a_loop_and_trains_both_networks(
-        per_feature, masked_out):
+def test_updater_loss_matches_a_loop_and_trains_both_networks(per_feature):
     torch.manual_seed(0)
-    updater = StateUpdater(3, per_feature=per_feature, masked_out=masked_out)
+    updater = StateUpdater(3, per_feature=per_feature)
     net = updater.network
     torch.nn.init.normal_(net.mask[-1].weight)  # masks that vary
     states, temps, targets = torch.rand(10, 3), torch.rand(10), torch.randn(10)
     noise = updater.noise(states)
-    assert (noise is None) == (masked_out == 'zero')
     total, sparsity, mse = updater.loss(states, temps, targets, noise)
 
     # The same by hand: masks, what h sees, h's outputs.
     masks = torch.sigmoid(net.mask(2 * states - 1)).detach()
     assert masks.shape == (10, 3 if per_feature else 1)
-    seen = masks * states if noise is None else \
-        masks * states + (1 - masks) * noise
+    seen = masks * states + (1 - masks) * noise
     predictions = net.estimator(torch.cat([seen, temps[:, None]],
                                           dim=1)).squeeze(1).detach()
     expected = loop_loss(masks.tolist(), predictions, targets)
@@ -124,7 +120,6 @@ def test_state_dict_round_trip_continues_identically():
     dict(sparsity_weight=-1e-3),
     dict(regression_weight=-1.0),
     dict(initial_mask=1.0),
-    dict(masked_out='mean'),
 ])
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):

@@ -74,14 +74,14 @@ def test_resume_restores_the_agent(tmp_path):
     provider = runner.model.temperature_provider
     for key, value in provider.policy.state_dict().items():
         assert torch.equal(saved['policy'][key], value)
-    assert len(provider._pending) == 8
+    assert len(provider.reward.pending.episode) == 8
     assert provider.updater.actor_optimizer.state_dict()['state']
     corrector = provider.agent.reward_corrector
     for key, value in corrector.network.state_dict().items():
         assert torch.equal(saved['reward_corrector']['network'][key], value)
     assert len(corrector.replay) == 3
     assert provider.agent.state_updater.optimizer.state_dict()['state']
-    assert provider.agent._reward_count == 3
+    assert provider.agent.reward_scale.moments.count == 3
 
 
 def log_text(runner):
@@ -127,7 +127,6 @@ def test_hook_needs_an_rlkd_model(tmp_path):
 
 @pytest.mark.parametrize('kwargs', [
     dict(agent_warmup=-1),
-    dict(reward_schedule='exp'),
     dict(update_interval=0)
 ])
 def test_invalid_arguments(kwargs):
@@ -185,7 +184,7 @@ def test_same_batch_reward_rewards_every_iteration_in_a_runner(tmp_path):
                                policy_of(runner).parameters()))
     checkpoint = torch.load(
         osp.join(tmp_path, 'epoch_1.pth'), weights_only=False)
-    assert checkpoint['rlkd_agent']['pending']['actions'].shape == (0, )
+    assert checkpoint['rlkd_agent'].get('pending') is None
     assert runner.model._reward_batch is None
 
 

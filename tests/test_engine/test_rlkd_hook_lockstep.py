@@ -10,7 +10,7 @@ import torch
 from two_processes import run_on_two_processes
 
 from mmrlkd.agents import AgentSync
-from mmrlkd.engine.hooks.rlkd_agent_hook import agreed_performance, to_host
+from mmrlkd.engine.hooks.rlkd_agent_hook import to_host
 from mmrlkd.models import RLKDTemperature
 
 
@@ -40,9 +40,7 @@ def _iterations(rank, _):
         # Iteration 2 of process 1: every instance was skipped.
         if not (rank == 1 and step == 2):
             provider(*batch(10 * step + rank))
-        performance = agreed_performance(sync, provider.last_performance,
-                                         provider.device)
-        log.append(to_host(provider.finish_iteration(1.0, True, performance)))
+        log.append(to_host(provider.finish_iteration(1.0, True, sync)))
     return dict(
         log=log,
         skipped=provider.agent.skipped_updates,
@@ -75,16 +73,15 @@ def _same_batch_iterations(rank, _):
     log = []
     for step in range(4):
         preds_S, preds_T, labels = batch(10 * step + rank)
-        change = None
         # Iteration 2 of process 1: every instance was skipped.
         if not (rank == 1 and step == 2):
             provider(preds_S, preds_T, labels)
+
+        def rerun():
             # The student after its step, as the algorithm re-measures it.
-            after = provider.performance_of_last_batch(preds_S * 1.1)
-            change = after - provider.last_performance
-        change = agreed_performance(sync, change, provider.device)
-        log.append(
-            to_host(provider.finish_iteration(1.0, True, change=change)))
+            return provider.performance_of_last_batch(preds_S * 1.1)
+
+        log.append(to_host(provider.finish_iteration(1.0, True, sync, rerun)))
     return dict(
         log=log,
         parameters=[

@@ -288,19 +288,13 @@ def build_agent(variant, state_dim=3, corrector=None, ppo=None):
         max_episode_length=None)
 
 
-def learn(agent, variant, states, out, effects, reward, eps):
+def learn(agent, variant, episode, effects, reward, eps):
     """One learning step; the diagnostics as floats."""
     if variant == 'per_instance':
-        diagnostics = agent.updater.update(states, out['action'],
-                                           out['log_prob'], out['value'],
+        diagnostics = agent.updater.update(episode.states, episode.actions,
+                                           episode.log_probs, episode.values,
                                            effects + eps)
     else:
-        episode = dict(
-            states=states,
-            policy_states=out['policy_states'],
-            actions=out['action'],
-            log_probs=out['log_prob'],
-            values=out['value'])
         diagnostics = agent.learn(episode, reward)
     return {key: float(value) for key, value in diagnostics.items()}
 
@@ -321,7 +315,8 @@ def credit_correlation(agent, states, best, scale, samples=256):
         return math.nan
     generator = torch.Generator().manual_seed(EVAL_SEED + 2)
     policy = agent.policy
-    mu = policy.actor(agent.policy_states(states)).squeeze(-1)
+    mu = policy.actor(agent.act(states, deterministic=True)[1]
+                      .policy_states).squeeze(-1)
     std = policy.log_std.exp()
     noise = torch.randn((samples + 1, ) + mu.shape, generator=generator)
     temperatures = policy.to_temperature(mu + std * noise)
@@ -338,9 +333,8 @@ def credit_correlation(agent, states, best, scale, samples=256):
 @torch.no_grad()
 def evaluate(agent, states, best, scale=None):
     """Error and policy diagnostics on the held-out states."""
-    out = agent.act(states, deterministic=True)
-    temperature = out['temperature']
-    mean_action = out['action']  # tanh output of the actor
+    temperature, episode = agent.act(states, deterministic=True)
+    mean_action = episode.actions  # tanh output of the actor
     result = dict(
         error=float((temperature - best).abs().mean()),
         temperature_spread=float(temperature.std()),
@@ -398,16 +392,16 @@ def run(variant, seed, args, eval_states, eval_best, scale, noise):
     for mark in marks:
         while episode < mark:
             states = sample_states(args.batch_size, states_rng, args.classes)
-            out = agent.act(states)
+            temperatures, acted = agent.act(states)
             best = best_temperature(args.function, states)
-            effects = instance_effects(out['temperature'], best, scale)
+            effects = instance_effects(temperatures, best, scale)
             reward, eps = batch_reward(effects, noise, noise_rng)
-            last = learn(agent, variant, states, out, effects, reward, eps)
+            last = learn(agent, variant, acted, effects, reward, eps)
             episode += 1
         point = dict(
             episode=mark, **evaluate(agent, eval_states, eval_best, scale))
         for key in ('std', 'explained_variance', 'mask_mean', 'corrector_loss',
-                    'credit_gate', 'approx_kl', 'clip_fraction', 'actor_lr'):
+                    'approx_kl', 'clip_fraction', 'actor_lr'):
             point[key] = last.get(key, math.nan)
         curve.append(point)
     return dict(
@@ -457,7 +451,7 @@ def diagnostics_table(results, variants):
                ('temperature_spread', 'T spread'), ('std', 'policy std'),
                ('mean_abs_mu', 'mean |mu|'), ('saturated', 'tanh sat.'),
                ('explained_variance', 'critic EV'),
-               ('credit_corr', 'credit corr'), ('credit_gate', 'credit gate'),
+               ('credit_corr', 'credit corr'),
                ('mask_student', 'mask s'),
                ('mask_teacher', 'mask t'), ('mask_margin', 'mask u')]
     lines = [

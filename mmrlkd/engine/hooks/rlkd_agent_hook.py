@@ -5,51 +5,8 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmrlkd.agents import AgentSync, linear_warmup_scale, official_cosine_scale
+from mmrlkd.agents import AgentSync, linear_warmup_scale
 from mmrlkd.registry import HOOKS
-
-REWARD_SCHEDULES = ('linear', 'official_cosine')
-
-
-def agreed_performance(sync, performance, device):
-    """The batch performance averaged over the processes that measured one.
-
-    Every process takes part in the one all-reduce, whether or not its
-    provider saw the batch (every instance skipped); the result is NaN when
-    none did, which the agent's agreed check then skips on every process.
-    Alone, the local value (None when not measured) is returned as is.
-    """
-    if not sync.active:
-        return performance
-    if performance is None:
-        measured = torch.zeros(2, device=device)
-    else:
-        measured = torch.stack([
-            performance.detach().float().to(device),
-            torch.ones((), device=device)
-        ])
-    total = sync.sum(measured)
-    return total[0] / total[1]
-
-
-def same_batch_change(model, provider, sync, measure=True):
-    """``'same_batch'`` reward: the batch's performance after the step
-    minus before it, averaged over the processes that measured it.
-
-    Every process takes part in the one all-reduce (as in
-    :func:`agreed_performance`) and in the re-run forward, whose
-    synchronised BN, if any, is collective too. ``measure=False`` (the
-    agent is not acting or will not learn) skips the forward and returns
-    None on every process.
-    """
-    if not measure:
-        return None
-    before = provider.last_performance
-    after = model.performance_after_step()
-    change = None
-    if before is not None and after is not None:
-        change = after - before.to(after.device)
-    return agreed_performance(sync, change, provider.device)
 
 
 def to_host(diagnostics):
@@ -72,19 +29,18 @@ def to_host(diagnostics):
 
 @HOOKS.register_module()
 class RLKDAgentHook(Hook):
-    """Closes each RLKD episode, computes its reward and updates the agent.
+    """Starts the RLKD agent, closes every iteration's episode, saves it.
 
-    Iteration t's actions are rewarded, after iteration t+1's student step,
-    with ``scale * (perf(batch t+1) - perf(batch t))`` (both measured before
-    their own step, so after step t and before it). With the provider's
-    ``reward='same_batch'`` they are rewarded in iteration t itself with
-    ``scale * (perf(batch t, after step t) - perf(batch t))``, re-running
-    the student on its batch (:meth:`RLKDDistill.performance_after_step`;
-    skipped while the agent does not act or learn). The scale is the
-    paper's warm-up ``min(e / E, 1)`` or the official code's cosine
-    multiplier. The agent then learns from the episode: reward calibration,
-    state updater, PPO (see :class:`mmrlkd.agents.RLKDAgent`). Scalars are
-    logged under ``train/rl/`` (reward, PPO, ``corrector_loss``,
+    In each training iteration (see :class:`mmrlkd.RLKDTemperature` for
+    the whole flow): :meth:`before_train_iter` tells the provider whether
+    the agent acts yet (after ``agent_warmup``); after the student's step,
+    :meth:`after_train_iter` calls the provider's
+    :meth:`~mmrlkd.RLKDTemperature.finish_iteration` with the reward's
+    warm-up factor ``min(e / E, 1)`` (the paper's), whether to learn, the
+    processes' :class:`AgentSync` and, for a same-batch reward, the
+    algorithm's re-run of the student
+    (:meth:`mmrlkd.RLKDDistill.performance_after_step`). Scalars are logged
+    under ``train/rl/`` (reward, PPO, ``corrector_loss``,
     ``state_updater_loss``, ``mask_mean``, ...); the agent (networks,
     optimisers, the corrector's replay, pending episode) is saved in every
     checkpoint under ``rlkd_agent``.
@@ -95,9 +51,6 @@ class RLKDAgentHook(Hook):
             the paper's 240 epochs): scale it for short schedules.
         reward_warmup (int): E of the reward warm-up, in the same unit,
             counted from when the agent starts acting. Defaults to 20.
-        reward_schedule (str): 'linear' (``min(e / E, 1)``, the paper) or
-            'official_cosine' (the official code's multiplier, per epoch).
-            Defaults to 'linear'.
         update_interval (int): Run PPO every this many iterations (on the
             latest episode; the others are dropped). Defaults to 1.
         by_epoch (bool): Count ``agent_warmup`` and ``reward_warmup`` in
@@ -105,8 +58,8 @@ class RLKDAgentHook(Hook):
         learn (bool): False freezes the agent: it acts (samples from its
             untrained policy) and, with the paper's reward, its rewards are
             logged, but it never learns (nor re-runs the student for a
-            same-batch reward). The control that tells learned temperatures from
-            randomly jittered ones. Defaults to True.
+            same-batch reward). The control that tells learned temperatures
+            from randomly jittered ones. Defaults to True.
 
     Note:
         Priority NORMAL: it runs after the student's step and before the
@@ -121,7 +74,8 @@ class RLKDAgentHook(Hook):
         flat bucket. With the default agent that is 1 + 1 + 1 + 2 + 5 + 5 =
         15 collectives in an iteration that learns (performance, decision,
         reward corrector, state updater, actor and critic epochs), 1
-        otherwise (0 with ``reward='same_batch'``). Each process draws
+        otherwise (0 with ``reward='same_batch'``; 1 more for its re-run's
+        agreed gain when it learns). Each process draws
         its own exploration noise.
 
     Examples:
@@ -134,22 +88,17 @@ class RLKDAgentHook(Hook):
     def __init__(self,
                  agent_warmup=20,
                  reward_warmup=20,
-                 reward_schedule='linear',
                  update_interval=1,
                  by_epoch=True,
                  learn=True):
         if agent_warmup < 0 or reward_warmup < 0:
             raise ValueError('agent_warmup and reward_warmup must be >= 0, '
                              f'got {agent_warmup} and {reward_warmup}')
-        if reward_schedule not in REWARD_SCHEDULES:
-            raise ValueError(f'reward_schedule must be one of '
-                             f'{REWARD_SCHEDULES}, got {reward_schedule!r}')
         if int(update_interval) != update_interval or update_interval < 1:
             raise ValueError(
                 f'update_interval must be an int >= 1, got {update_interval}')
         self.agent_warmup = agent_warmup
         self.reward_warmup = reward_warmup
-        self.reward_schedule = reward_schedule
         self.update_interval = int(update_interval)
         self.by_epoch = by_epoch
         self.learn = learn
@@ -178,7 +127,7 @@ class RLKDAgentHook(Hook):
 
     def before_train(self, runner):
         provider = self._provider(runner)
-        if provider.reward == 'same_batch' and not hasattr(
+        if provider.reward.rerun and not hasattr(
                 self._model(runner), 'performance_after_step'):
             raise TypeError(
                 "RLKDTemperature(reward='same_batch') re-runs the student on "
@@ -231,8 +180,6 @@ class RLKDAgentHook(Hook):
         start of training, as before, the ramp was already over when
         ``reward_warmup <= agent_warmup``, which every shipped config has.
         """
-        if self.reward_schedule == 'official_cosine':
-            return official_cosine_scale(runner.epoch + 1)
         acting_for = self._progress(runner) + 1 - self.agent_warmup
         return linear_warmup_scale(max(acting_for, 0), self.reward_warmup)
 
@@ -242,20 +189,12 @@ class RLKDAgentHook(Hook):
                          data_batch=None,
                          outputs=None):
         provider = self._provider(runner)
-        update = self.learn and \
+        learn = self.learn and \
             (runner.iter + 1) % self.update_interval == 0
         scale = self._reward_scale(runner)
-        if provider.reward == 'same_batch':
-            change = same_batch_change(
-                self._model(runner), provider, self.sync, provider.acting
-                and update)
-            diagnostics = provider.finish_iteration(
-                scale, update, change=change)
-        else:
-            performance = agreed_performance(self.sync,
-                                             provider.last_performance,
-                                             provider.device)
-            diagnostics = provider.finish_iteration(scale, update, performance)
+        diagnostics = provider.finish_iteration(
+            scale, learn, self.sync if self.sync.active else None,
+            getattr(self._model(runner), 'performance_after_step', None))
         if diagnostics:
             diagnostics['reward_scale'] = scale
         for key, value in to_host(diagnostics).items():
@@ -276,6 +215,13 @@ class RLKDAgentHook(Hook):
         # The checkpoint holds rank 0's generator; other ranks draw anew.
         self._rng_restored = 'rng_state' not in missing and \
             self.sync.rank() == 0
+        if 'rng_state' in missing:
+            missing.remove('rng_state')
+            runner.logger.info(
+                "The checkpoint's RLKD agent generator state does not fit "
+                'this device (saved on another kind of device, or before '
+                'the agent had one): its generator is re-seeded from the '
+                'saved seed, so its random draws differ from here on.')
         if missing:
             runner.logger.warning(
                 'The checkpoint\'s RLKD agent has no '

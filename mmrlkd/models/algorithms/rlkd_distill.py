@@ -67,8 +67,8 @@ class RLKDDistill(SingleTeacherDistill):
         """
         provider = self.temperature_provider
         self._reward_batch = None
-        if getattr(provider, 'reward', None) == 'same_batch' and \
-                provider.acting:
+        if getattr(getattr(provider, 'reward', None), 'rerun', False) \
+                and provider.acting:
             self._reward_batch = (batch_inputs, data_samples,
                                   autocast_state(batch_inputs))
         return super().loss(batch_inputs, data_samples)

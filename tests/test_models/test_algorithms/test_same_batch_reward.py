@@ -179,20 +179,20 @@ def spy_on_learn(provider):
 
 def test_same_batch_rewards_this_iterations_episode_at_once():
     provider = acted_provider('same_batch')
-    states = provider._episode['states'].clone()
-    actions = provider._episode['actions'].clone()
+    episode_acted = provider._record.episode
+    before = provider.last_performance
     calls = spy_on_learn(provider)
     diagnostics = provider.finish_iteration(
-        reward_scale=0.5, change=torch.tensor(0.2))
+        reward_scale=0.5,
+        performance_after_step=lambda: before + 0.2)
     assert len(calls) == 1
     episode, reward = calls[0]
-    torch.testing.assert_close(episode['states'], states)
-    torch.testing.assert_close(episode['actions'], actions)
+    assert episode is episode_acted
     torch.testing.assert_close(reward, torch.tensor(0.1))
     torch.testing.assert_close(diagnostics['reward'], torch.tensor(0.1))
     # Nothing waits for a later batch, so nothing is saved as pending.
-    assert len(provider._pending) == 0
-    assert provider.agent_state_dict()['pending_performance'] is None
+    assert provider.reward.pending is None
+    assert provider.agent_state_dict().get('pending_performance') is None
 
 
 def test_next_batch_rewards_the_episode_one_iteration_later():
@@ -200,14 +200,30 @@ def test_next_batch_rewards_the_episode_one_iteration_later():
     provider = acted_provider('next_batch')
     calls = spy_on_learn(provider)
     assert provider.finish_iteration() == {}
-    assert not calls and len(provider._pending) == 12
+    assert not calls and len(provider.reward.pending.episode) == 12
 
 
 @pytest.mark.parametrize('acting', [True, False])
 def test_same_batch_without_a_measured_change_learns_nothing(acting):
+    """Acting, but the re-run measured nothing; or not acting, and the
+    student is not re-run at all."""
     provider = acted_provider('same_batch')
     provider.acting = acting
     calls = spy_on_learn(provider)
-    change = None if acting else torch.tensor(0.3)
-    assert provider.finish_iteration(change=change) == {}
-    assert not calls and len(provider._pending) == 0
+    reruns = []
+
+    def rerun():
+        reruns.append(1)
+        return None
+
+    assert provider.finish_iteration(performance_after_step=rerun) == {}
+    assert not calls and provider.reward.pending is None
+    assert len(reruns) == (1 if acting else 0)
+
+
+def test_a_frozen_same_batch_agent_never_reruns_the_student():
+    provider = acted_provider('same_batch')
+    reruns = []
+    assert provider.finish_iteration(
+        learn=False, performance_after_step=lambda: reruns.append(1)) == {}
+    assert not reruns

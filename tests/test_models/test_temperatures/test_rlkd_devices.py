@@ -24,7 +24,7 @@ def batch(num=8, classes=5, device='cpu', seed=0):
 
 def iterate(provider, seed, device='cpu', update=True):
     provider(*batch(device=device, seed=seed))
-    return provider.finish_iteration(update=update)
+    return provider.finish_iteration(learn=update)
 
 
 def trained_on_cpu():
@@ -32,7 +32,8 @@ def trained_on_cpu():
     provider.acting = True
     for seed in range(4):
         iterate(provider, seed)
-    assert len(provider._pending) and provider.agent.reward_corrector.replay
+    assert len(provider.reward.pending.episode)
+    assert provider.agent.reward_corrector.replay
     return provider.agent_state_dict()
 
 

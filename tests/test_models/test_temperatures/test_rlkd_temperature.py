@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 
-from mmrlkd.agents import CALIBRATED_PPO
 from mmrlkd.models import FixedTemperature, RLKDTemperature
 
 
@@ -27,6 +26,13 @@ def batch(num=8, classes=5, correct=4, seed=0):
     student[torch.arange(correct), labels[:correct]] = 10.0
     teacher = torch.randn(num, classes, generator=g)
     return student, teacher, labels
+
+
+def pending_size(provider):
+    """Instances of the episode waiting for the next batch's reward."""
+    pending = provider.reward.pending
+    return 0 if pending is None or pending.episode is None else len(
+        pending.episode)
 
 
 def policy_params(provider):
@@ -71,7 +77,7 @@ def test_evaluation_mode_is_deterministic_and_records_nothing():
     second = provider(*batch()).student
     assert torch.equal(first, second)
     assert provider.finish_iteration() == {}
-    assert len(provider._pending) == 0
+    assert pending_size(provider) == 0
 
 
 def test_reward_is_the_next_batch_gain_times_the_scale():
@@ -80,7 +86,7 @@ def test_reward_is_the_next_batch_gain_times_the_scale():
     provider(*batch(correct=2))  # t: accuracy 0.25
     before = policy_params(provider)
     assert provider.finish_iteration(reward_scale=0.5) == {}
-    assert len(provider._pending) == 8
+    assert pending_size(provider) == 8
     provider(*batch(correct=6, seed=1))  # t+1: accuracy 0.75
     diagnostics = provider.finish_iteration(reward_scale=0.5)
     assert diagnostics['reward'] == pytest.approx(0.5 * (0.75 - 0.25))
@@ -88,7 +94,7 @@ def test_reward_is_the_next_batch_gain_times_the_scale():
     after = policy_params(provider)
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
     # The new episode waits for its own reward.
-    assert len(provider._pending) == 8
+    assert pending_size(provider) == 8
 
 
 def test_calibration_and_state_update_are_on_by_default():
@@ -109,23 +115,11 @@ def test_calibration_and_state_update_are_on_by_default():
     assert provider.agent.state_updater.network.mask[-1].out_features == 1
 
 
-def test_gated_bandit_agent_is_opt_in():
-    agent = RLKDTemperature().agent
-    assert (agent.updater.gamma, agent.updater.normalize_advantages) == \
-        (0.99, True)
-    assert not agent.reward_corrector.gate_credit
-    agent = RLKDTemperature(
-        ppo=CALIBRATED_PPO, reward_corrector=dict(gate_credit=True)).agent
-    assert (agent.updater.gamma, agent.updater.normalize_advantages) == \
-        (0.0, False)
-    assert agent.reward_corrector.gate_credit
-
-
 def test_bandit_ppo_without_calibration_is_refused():
     """Without calibration only the last instance has a reward; gamma=0
     would leave every other instance without credit."""
     with pytest.raises(ValueError, match='last instance'):
-        RLKDTemperature(reward_calibration=False, ppo=CALIBRATED_PPO)
+        RLKDTemperature(reward_calibration=False, ppo=dict(gamma=0.0))
     agent = RLKDTemperature(
         reward_calibration=False, ppo=dict(actor_lr=1e-5)).agent
     assert agent.reward_corrector is None
@@ -137,14 +131,11 @@ def test_policy_acts_on_and_ppo_stores_the_updated_states():
     provider.acting = True
     student, teacher, labels = batch(num=16)
     provider(student, teacher, labels)
-    episode = provider._episode
-    masks = provider.agent.state_updater.network.masks(episode['states'])
-    torch.testing.assert_close(episode['policy_states'],
-                               masks * episode['states'])
-    assert not torch.equal(episode['policy_states'], episode['states'])
     provider.finish_iteration()
-    torch.testing.assert_close(provider._pending.get()['policy_states'],
-                               episode['policy_states'])
+    episode = provider.reward.pending.episode
+    masks = provider.agent.state_updater.network.masks(episode.states)
+    torch.testing.assert_close(episode.policy_states, masks * episode.states)
+    assert not torch.equal(episode.policy_states, episode.states)
 
 
 @pytest.mark.parametrize('calibration', [True, False])
@@ -167,14 +158,14 @@ def test_closed_episodes_train_every_part_that_is_on(calibration):
         assert math.isfinite(diagnostics[key]) == calibration, key
 
 
-def test_update_false_drops_the_episode_without_training():
+def test_learn_false_rewards_the_episode_without_training():
     provider = RLKDTemperature()
     provider.acting = True
     provider(*batch())
     provider.finish_iteration()
     before = policy_params(provider)
     provider(*batch(seed=1))
-    diagnostics = provider.finish_iteration(update=False)
+    diagnostics = provider.finish_iteration(learn=False)
     assert set(diagnostics) == {'reward'}
     assert all(
         torch.equal(a, b) for a, b in zip(before, policy_params(provider)))
@@ -205,8 +196,9 @@ def test_agent_state_round_trip():
     for a, b in zip(agent_params(provider), agent_params(restored)):
         assert torch.equal(a, b)
     assert restored.acting
-    for key, value in provider._pending.get().items():
-        assert torch.equal(value, restored._pending.get()[key])
+    saved_episode = provider.reward.pending.episode.state_dict()
+    for key, value in restored.reward.pending.episode.state_dict().items():
+        assert torch.equal(value, saved_episode[key])
     assert restored.updater.actor_optimizer.state_dict()['state']
     for part in ('reward_corrector', 'state_updater'):
         assert getattr(restored.agent, part).optimizer.state_dict()['state']

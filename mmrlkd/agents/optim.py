@@ -1,0 +1,68 @@
+"""The agent's optimisers and the checks of their arguments."""
+import torch
+
+
+def check_range(name, value, low, high, low_open=False):
+    """Raise unless ``low <= value <= high`` (``low < value`` if open)."""
+    if value is None or not (low < value if low_open else low <= value) \
+            or not value <= high:
+        bracket = '(' if low_open else '['
+        raise ValueError(f'{name} must be in {bracket}{low}, {high}], got '
+                         f'{value}')
+
+
+def check_int(name, value, low):
+    """Raise unless ``value`` is an int >= ``low``."""
+    if int(value) != value or value < low:
+        raise ValueError(f'{name} must be an int >= {low}, got {value}')
+
+
+def adam(params, lr):
+    """Adam, fused where this torch supports it for the parameters' device.
+
+    The agent takes many small steps per update, so the per-tensor overhead
+    of the unfused optimizer matters.
+    """
+    try:
+        return torch.optim.Adam(params, lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr)
+
+
+def move_optimizer(optimizer, params, device):
+    """Point ``optimizer`` at ``params`` and move its state to ``device``.
+
+    Call it after moving the parameters' module. ``.to()`` swaps a
+    parameter's data in place between devices of one kind (CPU, CUDA), but
+    creates new parameter objects for others ('meta', or always under
+    ``torch.__future__.set_overwrite_module_params_on_conversion``), which
+    would leave the optimizer stepping the old ones. The state is moved
+    too: ``Optimizer.load_state_dict`` puts it on the parameters' device,
+    a later ``.to()`` leaves it behind. An unfused, non-capturable optimizer
+    keeps its step count on the CPU by design (it reads it on the host), so
+    that one stays.
+
+    Args:
+        optimizer (Optimizer): Built on parameters in the same order.
+        params (Iterable[Parameter]): The module's current parameters.
+        device (torch.device): Where they now live.
+    """
+    params = list(params)
+    old = [p for group in optimizer.param_groups for p in group['params']]
+    if len(old) != len(params):
+        raise ValueError(f'the optimizer has {len(old)} parameters, got '
+                         f'{len(params)}')
+    new = dict(zip(map(id, old), params))
+    for group in optimizer.param_groups:
+        group['params'] = [new[id(p)] for p in group['params']]
+    on_host = 'step' if not (optimizer.defaults.get('fused')
+                             or optimizer.defaults.get('capturable')) else None
+    states = list(optimizer.state.items())
+    optimizer.state.clear()
+    for param, state in states:
+        optimizer.state[new.get(id(param), param)] = {
+            key:
+            value.to(device)
+            if torch.is_tensor(value) and key != on_host else value
+            for key, value in state.items()
+        }
