@@ -21,5 +21,10 @@ model = dict(
         init_cfg=dict(
             type='Pretrained', checkpoint='open-mmlab://mmdet/mobilenet_v2')),
     neck=dict(in_channels=[24, 32, 96, 320]))
-# Random states in every checkpoint, so --resume continues exactly.
-default_hooks = dict(random_state=dict(type='mmrlkd.RandomStateHook'))
+# Random states in every checkpoint, so --resume continues exactly; checks
+# before and during the run (docs/en/troubleshooting.md).
+default_hooks = dict(
+    random_state=dict(type='mmrlkd.RandomStateHook'),
+    label_range=dict(type='mmrlkd.LabelRangeHook'),
+    teacher_check=dict(type='mmrlkd.TeacherCheckHook'),
+    finite_loss=dict(type='mmrlkd.FiniteLossHook'))

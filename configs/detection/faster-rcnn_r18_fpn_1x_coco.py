@@ -10,5 +10,10 @@ model = dict(
         depth=18,
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
     neck=dict(in_channels=[64, 128, 256, 512]))
-# Random states in every checkpoint, so --resume continues exactly.
-default_hooks = dict(random_state=dict(type='mmrlkd.RandomStateHook'))
+# Random states in every checkpoint, so --resume continues exactly; checks
+# before and during the run (docs/en/troubleshooting.md).
+default_hooks = dict(
+    random_state=dict(type='mmrlkd.RandomStateHook'),
+    label_range=dict(type='mmrlkd.LabelRangeHook'),
+    teacher_check=dict(type='mmrlkd.TeacherCheckHook'),
+    finite_loss=dict(type='mmrlkd.FiniteLossHook'))

@@ -1,9 +1,12 @@
 from .ctkd_curriculum_hook import CTKDCurriculumHook, cosine_lambda
 from .efficient_exploration_hook import EfficientExplorationHook
+from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
+from .label_range_hook import LabelRangeError, LabelRangeHook
 from .mtkd_agent_hook import MTKDAgentHook
 from .random_state_hook import RandomStateHook
 from .reward_diagnostics_hook import RewardDiagnosticsHook
 from .rlkd_agent_hook import RLKDAgentHook
+from .teacher_check_hook import TeacherCheckError, TeacherCheckHook
 from .temperature_dump_hook import TemperatureDumpHook
 
 __all__ = [
@@ -13,3 +16,6 @@ __all__ = [
 __all__ += ['MTKDAgentHook']
 __all__ += ['RandomStateHook']
 __all__ += ['RewardDiagnosticsHook']
+__all__ += ['FiniteLossHook', 'NonFiniteLossError']
+__all__ += ['LabelRangeError', 'LabelRangeHook']
+__all__ += ['TeacherCheckError', 'TeacherCheckHook']

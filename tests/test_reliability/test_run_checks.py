@@ -1,0 +1,155 @@
+"""Runs that must not start, or not go on (issue 26), on one and two
+processes: a teacher checkpoint that does not fit, a teacher at chance
+level, labels outside the heads' classes, a loss that stays NaN.
+
+Tiny DigitPairs KD runs (4 iterations of 8 images per epoch; 2 per rank
+under two gloo processes). Every scenario must end in its stated error on
+every rank, without a hang.
+"""
+import os
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from two_processes import run_on_two_processes
+
+from mmrlkd.engine.hooks import (LabelRangeError, NonFiniteLossError,
+                                 TeacherCheckError)
+from mmrlkd.models import TeacherCheckpointError
+from mmrlkd.registry import MODELS
+from mmrlkd.utils import prepare_distributed
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+KD = osp.join(ROOT, 'configs/digitpairs/kd_resnet56_resnet8w4_digitpairs.py')
+RLKD = osp.join(ROOT,
+                'configs/digitpairs/rlkd_resnet56_resnet8w4_digitpairs.py')
+
+
+def random_teacher_checkpoint(config, path, **head):
+    """A checkpoint of the config's (depth-8) teacher, untrained."""
+    from tiny_digitpairs import tiny_config
+    cfg = tiny_config(config, osp.dirname(path))
+    cfg.model.teacher.head.update(head)
+    torch.manual_seed(1)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        teacher = MODELS.build(cfg.model.teacher)
+    torch.save(dict(state_dict=teacher.state_dict()), path)
+    return path
+
+
+def runner(config, work_dir, launcher='none', **options):
+    from tiny_digitpairs import tiny_config
+    cfg = tiny_config(config, work_dir, **options)
+    cfg.launcher = launcher
+    prepare_distributed(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def scenario(name, work_dir, launcher='none'):
+    """Build and train the scenario's run; its error's type and text."""
+    ckpt = osp.join(work_dir, 'teacher.pth')
+    options = dict(
+        mismatch={'model.teacher_ckpt': ckpt},
+        chance={'model.teacher_ckpt': ckpt},
+        labels={
+            'model.architecture.head.num_classes': 50,
+            'model.teacher.head.num_classes': 50
+        },
+        nan={
+            'optim_wrapper.optimizer.lr': float('nan'),
+            'default_hooks.finite_loss.interval': 1,
+            'train_cfg.max_epochs': 3
+        })[name]
+    try:
+        runner(RLKD if name == 'mismatch' else KD, work_dir, launcher,
+               **options).train()
+    except Exception as error:  # the test compares type and message
+        return type(error).__name__, str(error)
+    return None, None
+
+
+def make_checkpoints(work_dir):
+    for name in ('mismatch', 'chance', 'labels', 'nan'):
+        path = osp.join(work_dir, name)
+        if name == 'mismatch':  # a 10-class teacher for a 100-class run
+            random_teacher_checkpoint(
+                RLKD, osp.join(path, 'teacher.pth'), num_classes=10)
+        elif name == 'chance':
+            random_teacher_checkpoint(KD, osp.join(path, 'teacher.pth'))
+
+
+EXPECTED = dict(
+    mismatch=(TeacherCheckpointError, r'head.fc.weight \[10, \d+\] vs '
+              r'\[100, \d+\].*likely fix'),
+    chance=(TeacherCheckError, r"the teacher loaded from '.*teacher.pth' is "
+            r'at chance level: teacher top-1 .* on 32 training images'),
+    labels=(LabelRangeError, r"label \d+ \('\d+'\) of training sample \d+ "
+            r'is outside the 50 classes of the student head'),
+    nan=(NonFiniteLossError, 'NaN or infinite for 3 consecutive '
+         r'iterations \(up to iteration 4\); non-finite in the last '
+         'iteration: loss'))
+
+
+@pytest.fixture(scope='module')
+def work_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp('run_checks')
+    for name in EXPECTED:
+        (root / name).mkdir()
+    make_checkpoints(str(root))
+    return root
+
+
+@pytest.mark.parametrize('name', list(EXPECTED))
+def test_one_process_stops_with_the_stated_error(work_dirs, name):
+    error, message = scenario(name, str(work_dirs / name))
+    expected, pattern = EXPECTED[name]
+    assert error == expected.__name__, message
+    assert re.search(pattern, message, re.S), message
+
+
+def _scenario_on_rank(rank, arg):
+    os.environ.update(LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE='2')
+    return scenario(*arg, launcher='pytorch')
+
+
+@pytest.mark.parametrize('name', list(EXPECTED))
+def test_two_processes_both_stop_with_the_stated_error(work_dirs, tmp_path,
+                                                       name):
+    results = run_on_two_processes(tmp_path, _scenario_on_rank,
+                                   (name, str(work_dirs / name)))
+    assert sorted(results) == [0, 1]
+    expected, pattern = EXPECTED[name]
+    for rank, (error, message) in results.items():
+        assert error == expected.__name__, (rank, message)
+        assert re.search(pattern, message, re.S), (rank, message)
+
+
+def test_opt_outs_train_and_log(work_dirs, tmp_path):
+    ckpt = str(work_dirs / 'chance' / 'teacher.pth')
+    run = runner(
+        KD,
+        tmp_path / 'weak_teacher',
+        **{
+            'model.teacher_ckpt': ckpt,
+            'default_hooks.teacher_check.min_accuracy': 0.0
+        })
+    run.train()
+    log = open(osp.join(run.log_dir, f'{run.timestamp}.log')).read()
+    assert 'TeacherCheckHook: teacher top-1 ' in log
+    assert 'on 32 training images (chance level' in log
+    ckpt = str(work_dirs / 'mismatch' / 'teacher.pth')
+    run = runner(
+        RLKD,
+        tmp_path / 'not_strict',
+        **{
+            'model.teacher_ckpt': ckpt,
+            'model.teacher_ckpt_strict': False,
+            'default_hooks.teacher_check.enabled': False
+        })
+    run.train()
+    log = open(osp.join(run.log_dir, f'{run.timestamp}.log')).read()
+    assert 'teacher_ckpt_strict=False: teacher checkpoint' in log
+    assert 'TeacherCheckHook: ' not in log
