@@ -5,8 +5,9 @@ Besides the ``mmrlkd`` package, an install carries:
 - ``mmrlkd_shim.py`` and ``mmrlkd_shim.pth``: the .pth makes the torch-2
   shim for mmrazor apply wherever the environment imports mmrazor (see
   ``mmrlkd_shim``);
-- ``mmrlkd/.mim/{configs,tools,model-index.yml}`` (regular installs only),
-  where ``mim train/test/search mmrlkd`` look for them.
+- ``mmrlkd/.mim/{configs,tools,model-index.yml}``, where ``mim
+  train/test/search mmrlkd`` look for them: copies in a regular install,
+  links into the source tree in an editable one (ignored by git).
 """
 import os
 import os.path as osp
@@ -35,15 +36,30 @@ def read_version():
     return namespace['__version__']
 
 
+def link_mim_files():
+    """``mmrlkd/.mim/<name>`` -> ``../../<name>`` in the source tree."""
+    mim_root = osp.join(ROOT, 'mmrlkd', '.mim')
+    os.makedirs(mim_root, exist_ok=True)
+    for name in MIM_FILES:
+        link, target = osp.join(mim_root, name), osp.join('..', '..', name)
+        if osp.islink(link) and os.readlink(link) == target:
+            continue
+        if osp.islink(link) or osp.isfile(link):
+            os.remove(link)
+        elif osp.isdir(link):  # a copy left by an older set-up
+            shutil.rmtree(link)
+        os.symlink(target, link)
+
+
 class BuildPy(build_py):
     """``build_py`` that also writes the shim's .pth and ``mmrlkd/.mim``.
 
     A regular build puts both in ``build_lib``, which becomes site-packages.
     An editable (PEP 660) build does not ship ``build_lib``; setuptools'
     ``editable_wheel`` points the install command's ``install_lib`` at the
-    root of the wheel it is making, so the .pth goes there. mim finds
-    ``.mim`` from the distribution's install location, which is not the
-    source tree in an editable install, so ``.mim`` is left out there.
+    root of the wheel it is making, so the .pth goes there, and
+    ``mmrlkd/.mim`` is made of links to the source tree's configs, tools and
+    model index, so that edits show at once (as mmdet's setup.py does).
     """
 
     def run(self):
@@ -55,7 +71,9 @@ class BuildPy(build_py):
         self.mkpath(root)
         with open(osp.join(root, SHIM_PTH), 'w') as f:
             f.write(SHIM_PTH_LINE)
-        if not self.editable_mode:
+        if self.editable_mode:
+            link_mim_files()
+        else:
             self._copy_mim_files()
 
     def _copy_mim_files(self):

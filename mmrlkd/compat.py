@@ -34,7 +34,9 @@ from packaging.version import Version
 
 #: package -> (lowest supported, first unsupported) version.
 SUPPORTED_VERSIONS = {
-    'torch': ('2.0.0', '3.0.0'),
+    # 2.4 added the device-type autocast API the code calls:
+    # torch.is_autocast_enabled(device_type), torch.get_autocast_dtype.
+    'torch': ('2.4.0', '3.0.0'),
     'mmengine': ('0.10.0', '0.11.0'),
     'mmcv': ('2.1.0', '2.2.0'),
     'mmdet': ('3.3.0', '3.4.0'),
@@ -63,7 +65,6 @@ def _supported_table():
 def _installed_version(package):
     """Version string of ``package`` without importing it, or None."""
     if package == 'mmcv':
-        # mmcv-lite installs the same module under another distribution name.
         return _mmcv_version()
     from importlib import metadata
     try:
@@ -72,15 +73,37 @@ def _installed_version(package):
         return None
 
 
+#: Distributions that install the ``mmcv`` module (mmcv-lite: no compiled
+#: ops, which find_environment_problems reports).
+MMCV_DISTRIBUTIONS = ('mmcv', 'mmcv-lite', 'mmcv-full')
+
+
 def _mmcv_version():
+    """Version of the distribution that provides the importable ``mmcv``.
+
+    Read from the package metadata, without importing mmcv (its import
+    pulls in mmengine and asserts its own version window). Where several
+    mmcv distributions are installed, the one in the folder that ``import
+    mmcv`` would load from wins.
+    """
+    from importlib import metadata
     spec = importlib.util.find_spec('mmcv')
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = os.path.join(spec.submodule_search_locations[0], 'version.py')
-    namespace = {}
-    with open(path) as f:
-        exec(compile(f.read(), path, 'exec'), namespace)
-    return namespace['__version__']
+    package_dir = os.path.realpath(spec.submodule_search_locations[0])
+    found = []
+    for name in MMCV_DISTRIBUTIONS:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        location = os.path.realpath(str(dist.locate_file('')))
+        found.append((location == os.path.dirname(package_dir), dist.version))
+    if not found:
+        return None
+    # An exact location match first, else the first distribution found.
+    found.sort(key=lambda item: not item[0])
+    return found[0][1]
 
 
 def find_environment_problems():
@@ -242,9 +265,25 @@ def patch_checkpoint_loading():
 
 
 def silence_known_warnings():
-    """Hide deprecation noise we already handle by pinning versions."""
-    warnings.filterwarnings(
-        'ignore', message='pkg_resources is deprecated', category=UserWarning)
+    """Swallow the deprecation warning of ``import pkg_resources``.
+
+    mmengine 0.10.7 imports ``pkg_resources`` lazily (e.g. when a config
+    names ``mmpretrain::`` or ``mmdet::`` bases); setuptools < 82, which it
+    needs, warns once, at that first import. Importing it here under a
+    scoped filter spends that one warning; no filter stays installed, so
+    every other warning reaches the user as before.
+    """
+    if 'pkg_resources' in sys.modules:
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            'ignore',
+            message='pkg_resources is deprecated',
+            category=UserWarning)
+        try:
+            import pkg_resources  # noqa: F401
+        except ImportError:  # reported by find_environment_problems
+            pass
 
 
 def environment_summary():

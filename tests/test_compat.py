@@ -1,4 +1,6 @@
 """The stack works on torch 2 through mmrlkd.compat; a wrong one is named."""
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -11,27 +13,76 @@ from mmrlkd import compat
 
 
 def python_with_fake_mmcv(tmp_path, version, with_ops):
-    """Run `import mmrlkd` with a fake mmcv first on the path."""
+    """Run `import mmrlkd` with a fake mmcv first on the path.
+
+    The fake has a package and the metadata of an installed distribution,
+    where mmrlkd.compat reads mmcv's version.
+    """
     package = tmp_path / 'mmcv'
     package.mkdir()
     (package / '__init__.py').write_text('')
-    (package / 'version.py').write_text(f'__version__ = {version!r}\n')
     if with_ops:
         (package / '_ext.py').write_text('')
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    info = tmp_path / f'mmcv-{version}.dist-info'
+    info.mkdir()
+    (info / 'METADATA'
+     ).write_text(f'Metadata-Version: 2.1\nName: mmcv\nVersion: {version}\n')
+    path = os.pathsep.join(
+        filter(None,
+               [str(tmp_path), os.environ.get('PYTHONPATH')]))
+    env = dict(os.environ, PYTHONPATH=path)
     return subprocess.run([sys.executable, '-c', 'import mmrlkd'],
                           env=env,
                           capture_output=True,
                           text=True)
 
 
+def test_mmcv_version_comes_from_its_metadata():
+    from importlib.metadata import version
+    import mmcv
+    assert compat._installed_version('mmcv') == version('mmcv') \
+        == mmcv.__version__
+
+
+#: Records the warnings of ``import mmrlkd`` under the default filters.
+RECORD_IMPORT_WARNINGS = textwrap.dedent("""
+    import json, warnings
+    with warnings.catch_warnings(record=True) as caught:
+        import mmrlkd
+    print(json.dumps([[w.category.__name__, str(w.message)]
+                      for w in caught]))
+""")
+
+
 def test_import_is_quiet():
-    result = subprocess.run([sys.executable, '-c', 'import mmrlkd'],
+    """Nothing on stdout or stderr, and no warning but the one a GPU without
+    mmcv CUDA ops rightly gets (none on a CPU machine)."""
+    result = subprocess.run([sys.executable, '-c', RECORD_IMPORT_WARNINGS],
                             capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ''
     assert result.stderr == ''
+    *printed, recorded = result.stdout.splitlines()
+    assert printed == []
+    expected = [['EnvironmentWarning', f'mmrlkd: {message}']
+                for message in compat.find_environment_warnings()]
+    assert json.loads(recorded) == expected
+    if not torch.cuda.is_available():
+        assert expected == []
+
+
+def test_import_installs_no_warning_filter_of_its_own():
+    """pkg_resources' deprecation warning is spent under a scoped filter
+    (compat.silence_known_warnings); no filter for it stays installed."""
+    code = ('import warnings, mmrlkd; print([f[1].pattern for f in '
+            'warnings.filters if f[1] is not None])')
+    result = subprocess.run([sys.executable, '-c', code],
+                            capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert 'pkg_resources' not in result.stdout
+    assert 'pkg_resources' in sys.modules or \
+        importlib.util.find_spec('pkg_resources') is None
 
 
 def test_environment_has_no_problems():
