@@ -6,6 +6,7 @@ averages the policy's gradients at every step, which keeps the agents (and
 their optimizers) bit-identical. A small hook, written into the test's
 folder, saves each rank's agent at the start and the end of training.
 """
+import os
 import os.path as osp
 import socket
 
@@ -117,7 +118,9 @@ def test_mtkd_agents_stay_identical_across_two_processes(
             PYTHON=run_tool.python,
             PORT=str(free_port()),
             OMP_NUM_THREADS='1',
-            PYTHONPATH=f'{tmp_path}:{repo_root}'))
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(tmp_path), repo_root,
+                              os.environ.get('PYTHONPATH')]))))
 
     def load(when, rank):
         return torch.load(

@@ -5,6 +5,7 @@ differ; only the agreed reward and the all-reduced gradients keep the agents
 in lockstep. A small hook, written into the test's folder, saves each rank's
 agent at the start and the end of training.
 """
+import os
 import os.path as osp
 import textwrap
 
@@ -84,7 +85,9 @@ def test_agents_stay_identical_across_two_processes(repo_root, tmp_path,
             PYTHON=run_tool.python,
             PORT=str(free_port()),
             OMP_NUM_THREADS='1',
-            PYTHONPATH=f'{tmp_path}:{repo_root}'))
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(tmp_path), repo_root,
+                              os.environ.get('PYTHONPATH')]))))
 
     def load(when, rank):
         return flat_tensors(

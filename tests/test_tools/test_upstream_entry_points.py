@@ -257,13 +257,19 @@ def test_regular_install_ships_the_hook_and_mim_files(repo_root, installed,
         '-c',
         code,
         installed,
-        env=dict(MMRLKD_NO_SHIM='', PYTHONPATH=''))
+        env=dict(
+            MMRLKD_NO_SHIM='',
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [installed, os.environ.get('PYTHONPATH')]))))
 
 
 def test_mim_train_and_test(installed, tmp_path):
     work_dir = str(tmp_path / 'work')
     # mim finds packages through pkg_resources: the install goes first.
-    env = dict(THREADS, PYTHONPATH=installed)
+    env = dict(
+        THREADS,
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [installed, os.environ.get('PYTHONPATH')])))
     name = osp.basename(DIGITS_RLKD)  # mim looks it up in mmrlkd/.mim
     output = run_in(
         tmp_path,
