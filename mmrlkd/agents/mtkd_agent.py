@@ -25,18 +25,25 @@ Update rules:
 One SGD step per stored batch, then the buffer is cleared (the official
 ``train_agent``); the buffer keeps at most ``buffer_size`` batches, dropping
 the oldest, so memory stays bounded on large datasets.
+
+The Dirichlet draws come from the agent's own generator, seeded per process
+(:meth:`MTKDAgent.seed_for_rank`), so processes draw different noise; its
+state is saved with the agent. The density is written out rather than taken
+from ``torch.distributions.Dirichlet``, whose argument checks read values
+on the host (a GPU synchronisation per call).
 """
 from collections import deque
 
 import torch
 import torch.nn.functional as F
-from torch.distributions import Dirichlet
 
-from .agent import full_precision
+from .agent import RLKDAgent, full_precision, make_generator
 from .mtkd_policy import MTKDPolicy
-from .ppo import move_optimizer
+from .optim import move_optimizer
 
 UPDATE_RULES = ('upstream', 'policy_gradient')
+#: Spreads the per-process seeds (any odd 64-bit stride gives distinct ones).
+RANK_SEED_STRIDE = 0xD1B54A32D192ED03
 
 
 def normalised_reward(reward, eps=1e-12):
@@ -63,9 +70,16 @@ def upstream_agent_loss(w_l, w_f, reward):
 
 
 def dirichlet_log_prob(weights, actions, concentration, eps=1e-6):
-    """log Dir(actions; concentration * weights) per row."""
+    """log Dir(actions; concentration * weights) per row::
+
+        sum_m (alpha_m - 1) log a_m + log Gamma(sum_m alpha_m)
+            - sum_m log Gamma(alpha_m),    alpha = concentration * weights
+
+    (the expression of ``Dirichlet.log_prob``, without its value checks).
+    """
     alpha = (concentration * weights).clamp_min(eps)
-    return Dirichlet(alpha).log_prob(actions)
+    return (torch.xlogy(alpha - 1.0, actions).sum(-1) +
+            torch.lgamma(alpha.sum(-1)) - torch.lgamma(alpha).sum(-1))
 
 
 def policy_gradient_loss(w_l, w_f, actions_l, actions_f, reward,
@@ -78,10 +92,15 @@ def policy_gradient_loss(w_l, w_f, actions_l, actions_f, reward,
     return -(advantage * log_prob).mean()
 
 
-def sample_dirichlet(weights, concentration, eps=1e-6):
-    """Draw one weight vector per row, kept off the simplex's boundary."""
+def sample_dirichlet(weights, concentration, generator=None, eps=1e-6):
+    """Draw one weight vector per row, kept off the simplex's boundary.
+
+    ``torch._sample_dirichlet`` is the operation behind
+    ``Dirichlet.sample``, which takes no generator: with the same generator
+    state both draw the same numbers.
+    """
     alpha = (concentration * weights).clamp_min(eps)
-    draw = Dirichlet(alpha).sample().clamp_min(eps)
+    draw = torch._sample_dirichlet(alpha, generator=generator).clamp_min(eps)
     return draw / draw.sum(dim=1, keepdim=True)
 
 
@@ -103,6 +122,9 @@ class MTKDAgent:
             Defaults to 20.
         buffer_size (int): Most batches kept between updates.
             Defaults to 1000.
+        seed (int, optional): Seed of the agent's own generator (the
+            Dirichlet draws). Defaults to None: drawn from torch's global
+            generator, so a seeded run is reproducible.
 
     Attributes:
         sync (AgentSync, optional): Averages each step's gradients over
@@ -119,7 +141,8 @@ class MTKDAgent:
                  lr=0.1,
                  momentum=0.0,
                  concentration=20.0,
-                 buffer_size=1000):
+                 buffer_size=1000,
+                 seed=None):
         if update_rule not in UPDATE_RULES:
             raise ValueError(f'update_rule must be one of {UPDATE_RULES}, '
                              f'got {update_rule!r}')
@@ -137,6 +160,27 @@ class MTKDAgent:
         self.buffer = deque(maxlen=int(buffer_size))
         self.dropped = 0  # batches pushed out of a full buffer
         self.sync = None
+        self._seed = int(torch.randint(2**62, ())) if seed is None \
+            else int(seed)
+        self.generator = make_generator(self.device, self._seed)
+
+    @property
+    def device(self):
+        """Where the policy, and everything the agent holds, live."""
+        return next(self.policy.parameters()).device
+
+    def seed_for_rank(self, rank):
+        """Reseed the generator for process ``rank``: every process builds
+        its agent from the same seed, but must draw its own noise."""
+        self.generator = make_generator(self.device,
+                                        self._seed + RANK_SEED_STRIDE * rank)
+
+    # The generator's state (a CPU byte tensor), and its restore (False if
+    # the state does not fit here: saved on another kind of device, or
+    # none), handled as RLKDAgent handles its own: both read only
+    # ``self.generator``.
+    get_rng_state = RLKDAgent.get_rng_state
+    set_rng_state = RLKDAgent.set_rng_state
 
     @property
     def samples_actions(self):
@@ -156,8 +200,8 @@ class MTKDAgent:
             w_l, w_f = self.policy(state.float())
         self.policy.train(was_training)
         if explore and self.samples_actions:
-            w_l = sample_dirichlet(w_l, self.concentration)
-            w_f = sample_dirichlet(w_f, self.concentration)
+            w_l = sample_dirichlet(w_l, self.concentration, self.generator)
+            w_f = sample_dirichlet(w_f, self.concentration, self.generator)
         return w_l, w_f
 
     def store(self, state, reward, actions=None):
@@ -209,10 +253,22 @@ class MTKDAgent:
             agent_loss=torch.stack(losses).mean(), agent_batches=len(losses))
 
     def to(self, *args, **kwargs):
-        """Move the policy, the optimizer's state and the buffered
-        experience."""
+        """Move the policy, the optimizer's state, the buffered experience
+        and the generator."""
+        old_generator = self.generator
         self.policy.to(*args, **kwargs)
-        device = next(self.policy.parameters()).device
+        device = self.device
+        if old_generator is None:
+            self.generator = make_generator(device, self._seed)
+        elif old_generator.device != device:
+            # A generator cannot change device: continue from a seed it
+            # draws.
+            seed = int(
+                torch.randint(
+                    2**62, (),
+                    generator=old_generator,
+                    device=old_generator.device))
+            self.generator = make_generator(device, seed)
         move_optimizer(self.optimizer, self.policy.parameters(), device)
         for item in self.buffer:
             for key, value in item.items():
@@ -221,18 +277,30 @@ class MTKDAgent:
         return self
 
     def state_dict(self):
-        """Policy, optimizer and buffered experience."""
+        """Policy, optimizer, buffered experience, seed and generator."""
         return dict(
             policy=self.policy.state_dict(),
             optimizer=self.optimizer.state_dict(),
             buffer=list(self.buffer),
-            dropped=self.dropped)
+            dropped=self.dropped,
+            seed=self._seed,
+            rng_state=self.get_rng_state())
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned, on the policy's device.
+
+        Returns:
+            bool: Whether the generator continues from the saved state. If
+            not (a state saved on another kind of device, e.g. a CPU
+            generator's on a GPU, or a state saved without one), the
+            generator is seeded afresh from the saved seed.
+        """
         self.policy.load_state_dict(state['policy'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.buffer.clear()
         self.buffer.extend(state['buffer'])
         self.dropped = state['dropped']
-        self.to(next(self.policy.parameters()).device)
+        self.to(self.device)
+        self._seed = int(state.get('seed', self._seed))
+        self.generator = make_generator(self.device, self._seed)
+        return self.set_rng_state(state.get('rng_state'))

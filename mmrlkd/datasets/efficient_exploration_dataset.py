@@ -6,8 +6,15 @@ pipeline is cut in two: its leading ``Load*`` transforms (decoding; none for
 in-memory data sets such as CIFAR or DigitPairs) and the rest (augmentation
 and packing). A mixed slot decodes both of its images, blends them, and only
 then augments and packs the blend.
+
+The plan lives in shared memory (``Tensor.share_memory_``), one row per
+slot: DataLoader workers, which hold copies of the dataset made when they
+started (forked or unpickled), read the same memory, so a plan set in the
+main process before an epoch's iterator starts reaches them, persistent
+workers included, without restarting them.
 """
 import numpy as np
+import torch
 from mmengine.dataset import Compose
 
 from mmrlkd.registry import DATASETS
@@ -56,9 +63,12 @@ class EfficientExplorationDataset:
             transforms whose class name starts with ``Load``.
 
     Note:
-        DataLoader workers hold copies of the dataset: a plan reaches them
-        only when the loader starts its workers, at the start of an epoch.
-        The hook therefore restarts persistent workers when the plan changes.
+        DataLoader workers hold copies of the dataset, but the plan is kept
+        in shared memory, which the copies share: a plan set between two
+        epochs (before the next epoch's iterator asks for samples) is what
+        every worker serves in that epoch, persistent workers included.
+        Setting it while an epoch's samples are being loaded would mix two
+        plans in that epoch. A plain ``pickle`` copy gets its own plan.
 
     Examples:
         >>> train_dataloader = dict(dataset=dict(
@@ -90,7 +100,12 @@ class EfficientExplorationDataset:
         self.dataset = dataset
         self.load_pipeline = Compose(transforms[:num_load_transforms])
         self.augment_pipeline = Compose(transforms[num_load_transforms:])
-        self._mix = {}
+        # Slot i serves lam[i] * x[sources[i, 0]] + (1 - lam[i]) *
+        # x[sources[i, 1]]; sources[i, 0] = -1: slot i is not mixed.
+        size = len(dataset)
+        self._sources = torch.full((size, 2), -1,
+                                   dtype=torch.long).share_memory_()
+        self._lam = torch.ones(size, dtype=torch.float64).share_memory_()
 
     @property
     def metainfo(self):
@@ -109,11 +124,14 @@ class EfficientExplorationDataset:
     @property
     def num_mixed(self):
         """Number of slots that serve a mix now."""
-        return len(self._mix)
+        return int((self._sources[:, 0] >= 0).sum())
 
     def mixed_slot(self, idx):
         """``(first, second, lam)`` served at slot ``idx``, or None."""
-        return self._mix.get(idx)
+        first, second = self._sources[idx].tolist()
+        if first < 0:
+            return None
+        return first, second, float(self._lam[idx])
 
     def set_mix_plan(self, slots, first, second, lam):
         """Serve ``lam[k] * x_first[k] + (1 - lam[k]) * x_second[k]`` at
@@ -130,22 +148,24 @@ class EfficientExplorationDataset:
         for idx in slots + first + second:
             if not 0 <= idx < size:
                 raise IndexError(f'index {idx} is out of range [0, {size})')
-        self._mix = {
-            slot: (a, b, w)
-            for slot, a, b, w in zip(slots, first, second, lam)
-        }
+        self.clear_mix_plan()
+        if slots:
+            self._sources[slots] = torch.tensor([first, second]).T
+            self._lam[slots] = torch.tensor(lam, dtype=torch.float64)
 
     def clear_mix_plan(self):
         """Serve the original images again."""
-        self._mix = {}
+        self._sources.fill_(-1)
+        self._lam.fill_(1.0)
 
     def _decode(self, idx):
         return self.load_pipeline(self.dataset.get_data_info(idx))
 
     def prepare_data(self, idx):
         """Decode (and mix), augment and pack slot ``idx``; None on failure."""
-        mixed = idx in self._mix
-        first, second, lam = self._mix[idx] if mixed else (idx, idx, 1.0)
+        mix = self.mixed_slot(idx)
+        mixed = mix is not None
+        first, second, lam = mix if mixed else (idx, idx, 1.0)
         results = self._decode(first)
         if results is not None and mixed:
             other = self._decode(second)

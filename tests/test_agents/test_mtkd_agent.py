@@ -291,3 +291,134 @@ def test_agent_checks_its_arguments():
         MTKDAgent(INFO_DIMS, concentration=0)
     with pytest.raises(ValueError, match='buffer_size'):
         MTKDAgent(INFO_DIMS, buffer_size=0)
+
+
+def old_sample_dirichlet(weights, concentration, eps=1e-6):
+    """The earlier draw: torch.distributions on the global generator."""
+    from torch.distributions import Dirichlet
+    draw = Dirichlet((concentration * weights).clamp_min(eps)).sample()
+    draw = draw.clamp_min(eps)
+    return draw / draw.sum(dim=1, keepdim=True)
+
+
+def test_dirichlet_draws_and_density_are_torch_distributions_without_reads():
+    from torch.distributions import Dirichlet
+
+    from mmrlkd.agents.mtkd_agent import dirichlet_log_prob, sample_dirichlet
+    from mmrlkd.utils.host_reads import HostReads
+    weights = softmax_rows(torch.randn(6, 3, generator=torch.Generator()))
+    weights[0] = torch.tensor([1.0, 0.0, 0.0])  # clamped concentrations
+    torch.manual_seed(5)
+    expected = old_sample_dirichlet(weights, 7.0)
+    with HostReads() as counter:
+        draw = sample_dirichlet(weights, 7.0, torch.Generator().manual_seed(5))
+        weights.requires_grad_(True)
+        log_prob = dirichlet_log_prob(weights, draw, 7.0)
+    assert counter.reads == []
+    assert torch.equal(draw, expected)
+    alpha = (7.0 * weights).clamp_min(1e-6)
+    reference = Dirichlet(alpha).log_prob(draw)
+    torch.testing.assert_close(log_prob, reference, rtol=0, atol=0)
+    grad, = torch.autograd.grad(log_prob.sum(), weights)
+    expected_grad, = torch.autograd.grad(reference.sum(), weights)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=0)
+
+
+def test_each_rank_draws_its_own_noise_from_a_saved_generator():
+    state = random_state(8)
+    agents = []
+    for rank in (0, 1):
+        agent = MTKDAgent(
+            INFO_DIMS, hidden_dim=16, update_rule='policy_gradient', seed=3)
+        agent.seed_for_rank(rank)
+        agents.append(agent)
+    agents[1].policy.load_state_dict(agents[0].policy.state_dict())
+    global_state = torch.get_rng_state()
+    first = [agent.act(state)[0] for agent in agents]
+    assert torch.equal(torch.get_rng_state(), global_state)  # untouched
+    assert not torch.allclose(first[0], first[1])
+    # The saved generator continues where it stopped.
+    saved = copy.deepcopy(agents[1].state_dict())
+    expected = agents[1].act(state)[0]
+    restored = MTKDAgent(
+        INFO_DIMS, hidden_dim=16, update_rule='policy_gradient', seed=9)
+    assert restored.load_state_dict(saved) is True
+    assert torch.equal(restored.act(state)[0], expected)
+
+
+def test_a_generator_state_that_does_not_fit_reseeds_from_the_saved_seed():
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from mmrlkd.engine import MTKDAgentHook
+    state = random_state(8)
+    agent = MTKDAgent(
+        INFO_DIMS, hidden_dim=16, update_rule='policy_gradient', seed=4)
+    saved = dict(agent.state_dict(), updates=2)
+    # What a CPU generator's state is to a CUDA generator: not its size.
+    saved['rng_state'] = torch.zeros(8, dtype=torch.uint8)
+    model = SimpleNamespace(
+        agent=MTKDAgent(
+            INFO_DIMS, hidden_dim=16, update_rule='policy_gradient', seed=5),
+        acting=True)
+    runner = SimpleNamespace(model=model, logger=mock.Mock(), max_epochs=2)
+    hook = MTKDAgentHook(warmup=0)
+    hook.after_load_checkpoint(runner, dict(mtkd_agent=saved))
+    assert hook.updates == 2
+    assert 'does not fit' in runner.logger.info.call_args[0][0]
+    hook.before_train(runner)  # one process: rank 0's seed
+    fresh = MTKDAgent(
+        INFO_DIMS, hidden_dim=16, update_rule='policy_gradient', seed=4)
+    fresh.policy.load_state_dict(model.agent.policy.state_dict())
+    assert torch.equal(model.agent.act(state)[0], fresh.act(state)[0])
+
+
+def test_the_hook_logs_an_iteration_with_one_host_read():
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from mmrlkd.engine import MTKDAgentHook
+    from mmrlkd.utils.host_reads import HostReads
+    weights = softmax_rows(torch.randn(5, 2))
+    model = SimpleNamespace(
+        agent=None,
+        acting=True,
+        last_weights=(weights, weights.flip(1)),
+        last_reward=torch.tensor([0.0, 0.5, 1.0, 0.0, 0.5]))
+    hub = MessageHub.get_instance('mtkd_hook_host_read_test')
+    runner = SimpleNamespace(model=model, message_hub=hub)
+    with HostReads() as counter:
+        MTKDAgentHook(agent_step=1000).after_train_iter(runner, batch_idx=1)
+    assert counter.reads == ['Tensor.tolist']
+    means = weights.mean(0).tolist()
+    assert hub.get_scalar('train/mtkd/w_logit_t0').current() == \
+        pytest.approx(means[0])
+    assert hub.get_scalar('train/mtkd/w_feat_t0').current() == \
+        pytest.approx(means[1])
+    assert hub.get_scalar('train/mtkd/reward').current() == pytest.approx(0.4)
+    assert hub.get_scalar('train/mtkd/agent_updates').current() == 0
+
+
+def _draw_on_rank(rank, _):
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from mmrlkd.engine import MTKDAgentHook
+    torch.manual_seed(0)  # the same on both ranks, as a seeded run
+    agent = MTKDAgent(INFO_DIMS, hidden_dim=16, update_rule='policy_gradient')
+    runner = SimpleNamespace(
+        model=SimpleNamespace(agent=agent, acting=True),
+        logger=mock.Mock(),
+        max_epochs=2)
+    MTKDAgentHook(warmup=0).before_train(runner)
+    draws = agent.act(random_state(8))
+    return [t.detach().clone() for t in (*draws, *agent.policy.parameters())]
+
+
+def test_two_processes_draw_different_noise_with_the_same_policy(tmp_path):
+    from two_processes import run_on_two_processes
+    results = run_on_two_processes(tmp_path, _draw_on_rank)
+    (l0, f0, *params0), (l1, f1, *params1) = results[0], results[1]
+    assert not torch.allclose(l0, l1) and not torch.allclose(f0, f1)
+    assert all(torch.equal(a, b) for a, b in zip(params0, params1))

@@ -137,6 +137,39 @@ def test_the_plan_travels_to_worker_copies():
     assert copy[1]['data_samples'].exploration_mixed
 
 
+@pytest.mark.parametrize(
+    'start_method',
+    ['fork', pytest.param('spawn', marks=pytest.mark.slow)])
+def test_persistent_workers_serve_the_plan_set_between_epochs(start_method):
+    from mmengine.dataset import pseudo_collate
+    from torch.utils.data import DataLoader
+    dataset = wrapped()
+    loader = DataLoader(
+        dataset,
+        batch_size=8,
+        num_workers=1,
+        persistent_workers=True,
+        collate_fn=pseudo_collate,
+        multiprocessing_context=start_method)
+
+    def epoch():
+        """slot -> (sources, lam) of the mixed samples of one epoch."""
+        return {
+            sample.sample_idx:
+            (sample.exploration_sources, sample.exploration_lambda)
+            for batch in loader
+            for sample in batch['data_samples'] if sample.exploration_mixed
+        }
+
+    assert epoch() == {}  # the worker starts without a plan
+    dataset.set_mix_plan([3, 11], [3, 4], [5, 6], [0.8, 0.9])
+    assert epoch() == {3: ((3, 5), 0.8), 11: ((4, 6), 0.9)}
+    dataset.set_mix_plan([7], [1], [2], [0.75])
+    assert epoch() == {7: ((1, 2), 0.75)}
+    dataset.clear_mix_plan()
+    assert epoch() == {}
+
+
 def test_invalid_plans_and_datasets_are_rejected():
     dataset = wrapped()
     with pytest.raises(ValueError, match='length'):

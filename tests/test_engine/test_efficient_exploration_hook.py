@@ -13,6 +13,7 @@ from mmengine.runner import Runner
 from mmrlkd.datasets import make_digit_pairs
 from mmrlkd.engine import EfficientExplorationHook
 from mmrlkd.utils import register_all_modules
+from mmrlkd.utils.host_reads import HostReads
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDENT = osp.join(ROOT, 'configs/digitpairs/resnet8w4_digitpairs.py')
@@ -148,8 +149,36 @@ def test_explores_the_configured_epochs_then_restores(tmp_path):
             probe.entropy[source][idx], rel=1e-5)
 
 
+def test_iterations_read_nothing_and_records_stop_after_the_window(tmp_path):
+    probe = Probe()
+    runner = tiny_runner(
+        STUDENT,
+        tmp_path,
+        epochs=4,
+        hook=dict(agent_warmup=1, explore_epochs=1))
+    runner.register_hook(probe)
+    hook = next(
+        h for h in runner.hooks if isinstance(h, EfficientExplorationHook))
+    reads, calls = [], []
+    for stage in ('before_train_iter', 'after_train_iter'):
+
+        def counted(*args, _original=getattr(hook, stage), **kwargs):
+            with HostReads() as counter:
+                _original(*args, **kwargs)
+            reads.extend(counter.reads)
+            calls.append(stage)
+
+        setattr(hook, stage, counted)
+    runner.train()
+    assert len(calls) == 2 * 4 * NUM // 20 and reads == []
+    # Epoch 2 (index 1) is the last exploration epoch: its entropies are
+    # the last ones filed.
+    assert not torch.equal(probe.scores[1], probe.scores[0])
+    assert torch.equal(probe.scores[3], probe.scores[1])
+
+
 def test_persistent_workers_see_each_new_plan(tmp_path):
-    """Without the restart the worker would keep serving epoch 1's data."""
+    """The plan reaches a persistent worker started before it was set."""
     probe = Probe()
     runner = tiny_runner(
         STUDENT,

@@ -3,7 +3,8 @@
 Each rank weighs the teachers of its own images, so its states, weights and
 rewards differ; MTKDAgentHook broadcasts rank 0's policy at the start and
 averages the policy's gradients at every step, which keeps the agents (and
-their optimizers) bit-identical. A small hook, written into the test's
+their optimizers) bit-identical, while each rank's generator (its Dirichlet
+noise) is its own. A small hook, written into the test's
 folder, saves each rank's agent at the start and the end of training.
 """
 import os
@@ -119,8 +120,10 @@ def test_mtkd_agents_stay_identical_across_two_processes(
             PORT=str(free_port()),
             OMP_NUM_THREADS='1',
             PYTHONPATH=os.pathsep.join(
-                filter(None, [str(tmp_path), repo_root,
-                              os.environ.get('PYTHONPATH')]))))
+                filter(
+                    None,
+                    [str(tmp_path), repo_root,
+                     os.environ.get('PYTHONPATH')]))))
 
     def load(when, rank):
         return torch.load(
@@ -137,6 +140,8 @@ def test_mtkd_agents_stay_identical_across_two_processes(
     # Optimizer tensors (if any: plain SGD has none) are compared below.
     assert end0['optimizer']['param_groups'] == \
         end1['optimizer']['param_groups']
+    # Each rank draws from its own generator: the one state that differs.
+    assert not torch.equal(first.pop('rng_state'), second.pop('rng_state'))
     for key, value in first.items():
         assert torch.equal(value, second[key]), f'{key} differs across ranks'
     policy = [key for key in first if key.startswith('policy.')]

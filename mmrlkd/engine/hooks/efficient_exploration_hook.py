@@ -27,14 +27,16 @@ def _find_exploration_dataset(dataset):
 class EfficientExplorationHook(Hook):
     """Guides the early RL epochs towards high-quality (mixed) instances.
 
-    Every training iteration it files the student's prediction entropy
-    (T = 1, train-mode forward) under each instance's dataset index; mixed
-    images are not filed, so an instance's score always comes from its own
-    image. After an epoch that precedes an exploration epoch it ranks the
-    instances by score, descending, pairs the ``high_range`` rank slice with
-    the ``partner_range`` slice by rank, gives each pair a weight ``lam``
-    and hands the plan to the :class:`EfficientExplorationDataset` of the
-    train loader for that epoch; after the last exploration epoch the
+    Every training iteration up to the last exploration epoch it files the
+    student's prediction entropy (T = 1, train-mode forward) under each
+    instance's dataset index; mixed images are not filed, so an instance's
+    score always comes from its own image. The entropies stay on the
+    device until the epoch ends (one copy to the host per epoch, not one
+    per iteration). After an epoch that precedes an exploration epoch it
+    ranks the instances by score, descending, pairs the ``high_range`` rank
+    slice with the ``partner_range`` slice by rank, gives each pair a weight
+    ``lam`` and hands the plan to the :class:`EfficientExplorationDataset`
+    of the train loader for that epoch; after the last exploration epoch the
     original images come back. The student and the agent both learn from
     the mixed instances (as in the official code). Exploration epochs are
     ``agent_warmup + j * interval < agent_warmup + explore_epochs`` (0-based
@@ -79,10 +81,10 @@ class EfficientExplorationHook(Hook):
 
     Note:
         Priority NORMAL: the plan is computed in ``after_train_epoch`` before
-        the checkpoint hook saves it. DataLoader workers copy the dataset
-        when they start, so the plan is handed over in
-        ``before_train_epoch`` (before the epoch's workers start) and
-        persistent workers are restarted whenever it changes.
+        the checkpoint hook saves it. It is handed to the dataset in
+        ``before_train_epoch``, before the epoch's DataLoader iterator asks
+        for samples; the dataset keeps it in shared memory, which
+        DataLoader workers (persistent ones too) read.
 
     Examples:
         >>> custom_hooks = [
@@ -157,6 +159,9 @@ class EfficientExplorationHook(Hook):
         self._handle = None
         self._logits = None
         self._capturing = False
+        # This epoch's (entropy on the device, dataset indices, unmixed)
+        # per iteration, filed into the records when the epoch ends.
+        self._pending = []
 
     # ----------------------------------------------------------- helpers
     @staticmethod
@@ -193,6 +198,12 @@ class EfficientExplorationHook(Hook):
         offset = epoch - self.warmup
         return (self.enabled and 0 <= offset < self.explore_epochs
                 and offset % self.interval == 0)
+
+    def _records_entropy(self, epoch):
+        """Whether 0-based ``epoch`` files entropies: up to the last
+        exploration epoch (later ones would rank for no plan)."""
+        offset = epoch - self.warmup
+        return self.enabled and offset < self.explore_epochs
 
     def _new_records(self, size):
         nan = torch.full((size, ), float('nan'), dtype=torch.float64)
@@ -248,12 +259,6 @@ class EfficientExplorationHook(Hook):
                 'EfficientExplorationHook: lam = 1 in the high-quality slots '
                 "changes no image; use mixed_slot='partner' to oversample "
                 'the high-quality instances without mixing')
-        loader = runner.train_dataloader
-        if getattr(loader, 'persistent_workers',
-                   False) and not hasattr(loader, '_iterator'):
-            raise RuntimeError(
-                'EfficientExplorationHook cannot restart the persistent '
-                'workers of this DataLoader; set persistent_workers=False')
         path = self.logits_module or ('architecture.head.fc' if hasattr(
             self._unwrapped(runner), 'architecture') else 'head.fc')
         try:
@@ -271,6 +276,7 @@ class EfficientExplorationHook(Hook):
         records = self._records
         records['epoch_sum'].zero_()
         records['epoch_count'].zero_()
+        self._pending = []
         plan = None
         if self._plan is not None and self._plan[0] == runner.epoch:
             plan = self._plan[1]
@@ -288,24 +294,12 @@ class EfficientExplorationHook(Hook):
                     f'{self.high_range} with {self.partner_range}, lam '
                     f'{plan.lam.min():.3f}-{plan.lam.max():.3f})')
             self._served = plan
-            self._restart_persistent_workers(runner)
         num_mixed = 0 if plan is None else len(plan.slots)
         runner.message_hub.update_scalar('train/exploration/num_mixed',
                                          num_mixed)
 
-    @staticmethod
-    def _restart_persistent_workers(runner):
-        """Persistent workers keep their dataset copy: start new ones."""
-        loader = runner.train_dataloader
-        iterator = getattr(loader, '_iterator', None)
-        if iterator is not None:
-            runner.logger.info('Efficient exploration: restarting the '
-                               'persistent DataLoader workers')
-            iterator._shutdown_workers()
-            loader._iterator = None
-
     def before_train_iter(self, runner, batch_idx, data_batch=None):
-        if self.enabled:
+        if self._records_entropy(runner.epoch):
             self._logits = None
             self._capturing = True
 
@@ -314,7 +308,7 @@ class EfficientExplorationHook(Hook):
                          batch_idx,
                          data_batch=None,
                          outputs=None):
-        if not self.enabled:
+        if not self._records_entropy(runner.epoch):
             return
         self._capturing = False
         samples = data_batch['data_samples']
@@ -324,18 +318,29 @@ class EfficientExplorationHook(Hook):
                 f'{len(samples)} instances from the student module, got '
                 f'{None if self._logits is None else len(self._logits)}; '
                 'check logits_module')
-        entropy = plans.prediction_entropy(self._logits).cpu().double()
-        index = torch.tensor([s.metainfo['sample_idx'] for s in samples])
-        clean = ~torch.tensor(
-            [bool(s.metainfo.get('exploration_mixed')) for s in samples])
+        index = [s.metainfo['sample_idx'] for s in samples]
+        clean = [not s.metainfo.get('exploration_mixed') for s in samples]
+        self._pending.append(
+            (plans.prediction_entropy(self._logits), index, clean))
+        self._logits = None
+
+    def _file_pending(self):
+        """File the epoch's pending entropies (one copy to the host)."""
+        if not self._pending:
+            return
+        entropies, indices, clean = zip(*self._pending)
+        self._pending = []
+        entropy = torch.cat(entropies).cpu().double()
+        index = torch.tensor([i for batch in indices for i in batch])
+        clean = torch.tensor([c for batch in clean for c in batch])
         self._records['epoch_sum'].index_add_(0, index[clean], entropy[clean])
         self._records['epoch_count'].index_add_(
             0, index[clean], torch.ones(int(clean.sum()), dtype=torch.float64))
-        self._logits = None
 
     def after_train_epoch(self, runner):
-        if not self.enabled:
+        if not self._records_entropy(runner.epoch):
             return
+        self._file_pending()
         records = self._records
         epoch_entropy = plans.reduce_epoch_entropy(records['epoch_sum'],
                                                    records['epoch_count'])
@@ -375,6 +380,7 @@ class EfficientExplorationHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint):
         if not self.enabled or self._records is None:
             return
+        self._file_pending()  # a checkpoint in the middle of an epoch
         plan = None
         if self._plan is not None:
             plan = dict(epoch=self._plan[0], **self._plan[1]._asdict())

@@ -4,6 +4,7 @@ from mmengine.model import is_model_wrapper
 
 from mmrlkd.agents import AgentSync
 from mmrlkd.registry import HOOKS
+from .rlkd_agent_hook import to_host
 
 
 @HOOKS.register_module()
@@ -21,9 +22,15 @@ class MTKDAgentHook(Hook):
       ``train/mtkd/w_logit_t{m}`` and ``train/mtkd/w_feat_t{m}``, the mean
       normalised reward ``train/mtkd/reward``, and the number of agent
       updates so far, ``train/mtkd/agent_updates``; after each update,
-      ``train/mtkd/agent_loss``.
-    - The agent (policy, optimizer, buffer) is saved in every checkpoint
-      under ``mtkd_agent`` and restored on resume.
+      ``train/mtkd/agent_loss``. The iteration's values reach the host in
+      one copy (one GPU synchronisation).
+    - Each process's agent draws from its own generator, seeded for its
+      rank at the start of training.
+    - The agent (policy, optimizer, buffer, seed and generator state) is
+      saved in every checkpoint under ``mtkd_agent`` and restored on
+      resume; a generator state that does not fit (saved on another kind
+      of device) is replaced by a fresh seed from the saved one, with a
+      note in the log.
 
     Args:
         agent_step (int): Update every this many batches of an epoch (also
@@ -55,6 +62,7 @@ class MTKDAgentHook(Hook):
         self.warmup = warmup
         self.by_epoch = by_epoch
         self.updates = 0
+        self._rng_restored = False
 
     @staticmethod
     def _model(runner):
@@ -78,6 +86,10 @@ class MTKDAgentHook(Hook):
             # Same initial agent everywhere, same gradients at every step.
             sync.broadcast_([model.agent.policy])
             model.agent.sync = sync
+        if not self._rng_restored:
+            # Different draws per process; a resumed rank 0 continues its
+            # restored draws instead.
+            model.agent.seed_for_rank(sync.rank())
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         progress = runner.epoch if self.by_epoch else runner.iter
@@ -97,13 +109,15 @@ class MTKDAgentHook(Hook):
                          outputs=None):
         model = self._model(runner)
         hub = runner.message_hub
+        logged = {}
         if model.last_weights is not None:
             for name, weights in zip(('logit', 'feat'), model.last_weights):
-                for m, mean in enumerate(weights.mean(0).tolist()):
-                    hub.update_scalar(f'train/mtkd/w_{name}_t{m}', mean)
+                for m, mean in enumerate(weights.mean(0).unbind()):
+                    logged[f'w_{name}_t{m}'] = mean
         if model.last_reward is not None:
-            hub.update_scalar('train/mtkd/reward',
-                              float(model.last_reward.mean()))
+            logged['reward'] = model.last_reward.mean()
+        for key, value in to_host(logged).items():
+            hub.update_scalar(f'train/mtkd/{key}', value)
         if batch_idx > 0 and batch_idx % self.agent_step == 0:
             self._update(runner)
         hub.update_scalar('train/mtkd/agent_updates', self.updates)
@@ -123,4 +137,10 @@ class MTKDAgentHook(Hook):
             return
         state = dict(checkpoint['mtkd_agent'])
         self.updates = state.pop('updates', 0)
-        self._model(runner).agent.load_state_dict(state)
+        fits = self._model(runner).agent.load_state_dict(state)
+        self._rng_restored = fits and AgentSync().rank() == 0
+        if not fits:
+            runner.logger.info(
+                'MTKDAgentHook: the checkpoint\'s agent generator state does '
+                'not fit this device (or is missing): the agent draws from a '
+                'fresh seed derived from the saved one')

@@ -236,6 +236,15 @@ class MTKDRLDistill(BaseAlgorithm):
         self.agent.to(fn(torch.empty(0, device=device)).device)
         return self
 
+    def get_rng_state(self):
+        """The agent's generator state, this process's own (saved per rank
+        by :class:`RandomStateHook`)."""
+        return self.agent.get_rng_state()
+
+    def set_rng_state(self, state):
+        """Restore :meth:`get_rng_state`; False if it does not fit here."""
+        return self.agent.set_rng_state(state)
+
     def train(self, mode=True):
         """Teachers stay in eval mode."""
         super().train(mode)

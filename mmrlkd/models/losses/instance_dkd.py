@@ -30,10 +30,15 @@ REDUCTIONS = ('none', 'batchmean', 'sum')
 _EXCLUDED = -1e30
 
 
-def _target_and_rest(logits, gt_mask):
-    """log [p_g, 1 - p_g] (N, 2) and log p^(-g) (N, C) of tempered logits."""
-    log_p_gt = F.log_softmax(logits, dim=1)[gt_mask]
-    rest = logits.masked_fill(gt_mask, _EXCLUDED)
+def _target_and_rest(logits, target):
+    """log [p_g, 1 - p_g] (N, 2) and log p^(-g) (N, C) of tempered logits.
+
+    ``target`` is the (N, 1) column of target classes. Gather and scatter
+    keep every shape static: no boolean-mask indexing, whose ``nonzero``
+    would make the host wait for the device.
+    """
+    log_p_gt = F.log_softmax(logits, dim=1).gather(1, target).squeeze(1)
+    rest = logits.scatter(1, target, _EXCLUDED)
     log_not_gt = rest.logsumexp(1) - logits.logsumexp(1)
     return torch.stack([log_p_gt, log_not_gt], 1), F.log_softmax(rest, 1)
 
@@ -65,9 +70,9 @@ def instance_dkd_loss(preds_S,
     n = preds_S.shape[0]
     t_T = as_instance_temperature(temp_T, n, preds_S)
     t_S = as_instance_temperature(temp_S, n, preds_S)
-    gt_mask = F.one_hot(gt_labels.reshape(-1).long(), preds_S.shape[1]).bool()
-    bin_T, rest_T = _target_and_rest(preds_T.float() / t_T, gt_mask)
-    bin_S, rest_S = _target_and_rest(preds_S.float() / t_S, gt_mask)
+    target = gt_labels.reshape(-1, 1).long()
+    bin_T, rest_T = _target_and_rest(preds_T.float() / t_T, target)
+    bin_S, rest_S = _target_and_rest(preds_S.float() / t_S, target)
     tckd = (bin_T.exp() * (bin_T - bin_S)).sum(1)
     nckd = (rest_T.exp() * (rest_T - rest_S)).sum(1)
     loss = (alpha * tckd + beta * nckd) * (t_T * t_S).squeeze(1)

@@ -14,12 +14,15 @@ this code formula.
 import logging
 
 import torch
-from mmengine.logging import print_log
+from mmengine.logging import MessageHub, print_log
 
 from mmrlkd.registry import MODELS
 from .base import BaseTemperatureProvider, TemperatureOutput
 
 SHARPNESS = ('max_logit', 'logsumexp')
+#: Training forwards between two reads of the fallback count (besides the
+#: first forward of every epoch): a read makes the host wait for the device.
+CHECK_EVERY = 1000
 
 
 class DTKDTemperatureOutput(TemperatureOutput):
@@ -49,7 +52,11 @@ class DTKDTemperature(BaseTemperatureProvider):
     where x + y = 0 (division by zero); such an instance falls back to
     ``tau`` for both models, i.e. vanilla KD. Fallbacks are counted
     (``fallback_count``, logged as ``temperature_fallbacks``, cumulative)
-    and the first one is warned about.
+    and warned about once. The count stays on the device: the warning
+    reads it at the first training forward of each epoch (MMEngine's
+    ``MessageHub``) and every ``CHECK_EVERY`` training forwards, not in
+    every iteration, so it may come up to an epoch after the first
+    fallback.
 
     Args:
         tau (float): Reference temperature. Defaults to 4.0.
@@ -82,6 +89,31 @@ class DTKDTemperature(BaseTemperatureProvider):
             torch.zeros((), dtype=torch.long),
             persistent=False)
         self._warned = False
+        self._checked_epoch = None
+        self._forwards_since_check = None  # None: never checked
+
+    def _maybe_warn(self):
+        """Warn once about fallbacks, reading the count once per epoch."""
+        if self._warned:
+            return
+        epoch = MessageHub.get_current_instance().get_info('epoch')
+        since = self._forwards_since_check
+        if since is not None and epoch == self._checked_epoch and \
+                since + 1 < CHECK_EVERY:
+            self._forwards_since_check = since + 1
+            return
+        self._checked_epoch = epoch
+        self._forwards_since_check = 0
+        count = int(self.fallback_count)
+        if count > 0:
+            self._warned = True
+            print_log(
+                f'DTKDTemperature: {count} instance(s) so far with '
+                f'{self.sharpness} sharpness of mixed signs (or 0) use '
+                f'tau={self.tau} for teacher and student (counted in '
+                'temperature_fallbacks; warned once)',
+                logger='current',
+                level=logging.WARNING)
 
     def _sharpness(self, logits):
         logits = logits.float()
@@ -101,16 +133,7 @@ class DTKDTemperature(BaseTemperatureProvider):
                             torch.full_like(x, self.tau))
         t_stu = torch.where(valid, 2 * self.tau * y / total,
                             torch.full_like(y, self.tau))
-        num_fallbacks = (~valid).sum()
         if self.training:
-            self.fallback_count += num_fallbacks
-            if not self._warned and num_fallbacks.item() > 0:
-                self._warned = True
-                print_log(
-                    f'DTKDTemperature: {num_fallbacks.item()} instance(s) '
-                    f'with {self.sharpness} sharpness of mixed signs (or '
-                    f'0) use tau={self.tau} for teacher and student '
-                    '(counted in temperature_fallbacks; warned once)',
-                    logger='current',
-                    level=logging.WARNING)
+            self.fallback_count += (~valid).sum()
+            self._maybe_warn()
         return DTKDTemperatureOutput(t_tea, t_stu, self.fallback_count.float())

@@ -8,6 +8,7 @@ from mmrazor.models import DKDLoss, KLDivergence
 from mmrlkd.models.losses import (InstanceDKDLoss, InstanceKDLoss,
                                   instance_dkd_loss, instance_kd_loss)
 from mmrlkd.models.temperatures import TemperatureOutput
+from mmrlkd.utils.host_reads import HostReads
 
 N, C = 6, 10
 
@@ -114,6 +115,43 @@ def test_dkd_per_instance_matches_a_loop(logits):
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
 
 
+def dkd_by_boolean_mask(s, t, labels, temp_T, temp_S, alpha, beta):
+    """The earlier implementation: a one-hot mask, indexed and filled."""
+    mask = torch.nn.functional.one_hot(labels, s.shape[1]).bool()
+
+    def target_and_rest(logits):
+        log_p_gt = torch.log_softmax(logits, 1)[mask]
+        rest = logits.masked_fill(mask, -1e30)
+        log_not_gt = rest.logsumexp(1) - logits.logsumexp(1)
+        return (torch.stack([log_p_gt, log_not_gt],
+                            1), torch.log_softmax(rest, 1))
+
+    bin_T, rest_T = target_and_rest(t / temp_T[:, None])
+    bin_S, rest_S = target_and_rest(s / temp_S[:, None])
+    tckd = (bin_T.exp() * (bin_T - bin_S)).sum(1)
+    nckd = (rest_T.exp() * (rest_T - rest_S)).sum(1)
+    return (alpha * tckd + beta * nckd) * temp_T * temp_S
+
+
+def test_dkd_equals_the_boolean_mask_version_and_reads_no_value(logits):
+    s, t, labels, temp_T, temp_S = logits
+    grads = []
+    for compute in ('gather', 'mask'):
+        student = s.clone().requires_grad_()
+        temps = [temp.clone().requires_grad_() for temp in (temp_T, temp_S)]
+        if compute == 'gather':
+            with HostReads() as counter:
+                loss = instance_dkd_loss(
+                    student, t, labels, *temps, 1.0, 8.0, reduction='none')
+            assert counter.reads == []
+        else:
+            loss = dkd_by_boolean_mask(student, t, labels, *temps, 1.0, 8.0)
+        (loss * torch.arange(1.0, N + 1)).sum().backward()
+        grads.append((loss.detach(), student.grad, *[x.grad for x in temps]))
+    for ours, mask in zip(*grads):
+        torch.testing.assert_close(ours, mask, rtol=1e-6, atol=1e-7)
+
+
 def test_dkd_keeps_the_per_instance_scale(logits):
     s, t, labels, temp_T, _ = logits
     per_instance = instance_dkd_loss(
@@ -173,8 +211,7 @@ def test_dkd_warmup_scales_the_loss_by_the_epoch(logits):
         torch.testing.assert_close(
             ramped(s, t, labels, temperature=4.0), 5 / 20 * full)
         hub.update_info('epoch', 30)
-        torch.testing.assert_close(
-            ramped(s, t, labels, temperature=4.0), full)
+        torch.testing.assert_close(ramped(s, t, labels, temperature=4.0), full)
     finally:  # this hub stays the current one: leave no training progress
         hub.pop_info('epoch')
     with pytest.raises(ValueError, match='warmup'):

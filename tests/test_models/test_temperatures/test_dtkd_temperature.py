@@ -1,8 +1,11 @@
 """DTKDTemperature: equal sharpness per instance, and the fallback guard."""
 import pytest
 import torch
+from mmengine.logging import MessageHub
 
 from mmrlkd.models import DTKDTemperature
+from mmrlkd.models.temperatures import dtkd
+from mmrlkd.utils.host_reads import HostReads
 
 
 def positive_logits(num=12, classes=10, seed=0):
@@ -68,6 +71,44 @@ def test_mixed_sign_sharpness_falls_back_to_tau_and_is_counted():
     assert provider.fallback_count.item() == 6
     provider.eval()(student, teacher)
     assert provider.fallback_count.item() == 6
+
+
+def test_the_fallback_count_is_read_once_per_epoch_and_warned_once(
+        monkeypatch):
+    warnings = []
+    monkeypatch.setattr(dtkd, 'print_log',
+                        lambda message, **kwargs: warnings.append(message))
+    good = positive_logits(num=4)
+    bad = (-torch.rand(4, 10) - 1.0, good[1])  # y < 0 < x: all fall back
+    provider = DTKDTemperature(tau=3.0).train()
+    hub = MessageHub.get_instance('dtkd_fallback_read_test')
+
+    def reads(epoch, logits, forwards):
+        hub.update_info('epoch', epoch)
+        with HostReads() as counter:
+            for _ in range(forwards):
+                provider(*logits)
+        return len(counter.reads)
+
+    try:
+        assert reads(0, good, 5) == 1  # the first forward of the epoch
+        assert reads(0, bad, 3) == 0 and warnings == []
+        assert reads(1, bad, 4) == 1
+        assert len(warnings) == 1 and '16 instance(s)' in warnings[0]
+        assert reads(2, bad, 3) == 0  # warned: never read again
+        assert int(provider.fallback_count) == 40
+        assert len(warnings) == 1
+        # Without epochs (an iteration-based loop, or no runner): every
+        # CHECK_EVERY training forwards.
+        monkeypatch.setattr(dtkd, 'CHECK_EVERY', 3)
+        fresh = DTKDTemperature(tau=3.0).train()
+        hub.pop_info('epoch')
+        with HostReads() as counter:
+            for _ in range(7):
+                fresh(*good)
+        assert len(counter.reads) == 3  # forwards 1, 4 and 7
+    finally:  # this hub stays the current one: leave no training progress
+        hub.pop_info('epoch')
 
 
 def test_both_maxima_negative_use_the_official_formula():
