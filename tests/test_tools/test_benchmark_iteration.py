@@ -41,9 +41,9 @@ def test_a_block_of_k_iterations_learns_once_at_its_end(repo_root, tool):
     learned = []
     learn = agent.learn
 
-    def counting_learn(episode, reward):
-        learned.append(episode['actions'].shape[0])
-        return learn(episode, reward)
+    def counting_learn(episode, *args, **kwargs):
+        learned.append(episode.actions.shape[0])
+        return learn(episode, *args, **kwargs)
 
     agent.learn = counting_learn
     runs = {'RLKD': (model, optim_wrapper)}

@@ -38,6 +38,10 @@ width 8, 3 classes, the config's 8 images of 128x128, drawn by
 the COCO ones).
 
     python tools/analysis/benchmark_iteration.py --detection [--pairs 20]
+
+A CPU timing hides what the agent would cost on a GPU (its operations,
+host reads and collectives, behind the student's convolutions);
+``tools/analysis/count_iteration_ops.py`` counts those, by part.
 """
 import argparse
 import copy
@@ -53,8 +57,7 @@ from mmengine.registry import MODELS, DefaultScope
 from mmpretrain.structures import DataSample
 
 import mmrlkd  # noqa: F401  (compat shims before mmrazor is imported)
-from mmrlkd.agents import AgentSync
-from mmrlkd.engine.hooks.rlkd_agent_hook import same_batch_change, to_host
+from mmrlkd.engine.hooks.rlkd_agent_hook import to_host
 from mmrlkd.models import RLKDTemperature, TemperatureOutput
 from mmrlkd.registry import MODELS as RLKD_MODELS
 from mmrlkd.utils import register_all_modules
@@ -146,12 +149,12 @@ class LoopedRLKDTemperature(RLKDTemperature):
         out = super().forward(preds_S, preds_T, gt_labels)
         if not self.acting:
             return out
-        states = self._episode['states']
+        states = self._record.episode.states
         temps = []
         for i in range(len(states)):
             acted = self.policy.act(states[i:i + 1])
-            temps.append(acted['temperature'].item())
-            acted['value'].item()
+            temps.append(acted['temperatures'].item())
+            acted['values'].item()
         temps = torch.tensor(temps, device=preds_S.device)
         return TemperatureOutput.shared(temps)
 
@@ -211,12 +214,12 @@ def run_iteration(model, optim_wrapper, data, update=True):
     loss, _ = model.parse_losses(losses)
     optim_wrapper.update_params(loss)
     provider = model.temperature_provider
-    if getattr(provider, 'reward', None) == 'same_batch':
-        change = same_batch_change(model, provider, AgentSync(),
-                                   provider.acting and update)
-        to_host(provider.finish_iteration(update=update, change=change))
-    elif hasattr(provider, 'finish_iteration'):
-        to_host(provider.finish_iteration(update=update))
+    if hasattr(provider, 'finish_iteration'):
+        to_host(
+            provider.finish_iteration(
+                learn=update,
+                performance_after_step=getattr(
+                    model, 'performance_after_step', None)))
 
 
 def train_iteration(model, optim_wrapper, data, device, update=True):
