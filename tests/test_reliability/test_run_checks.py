@@ -6,14 +6,19 @@ Tiny DigitPairs KD runs (4 iterations of 8 images per epoch; 2 per rank
 under two gloo processes). Every scenario must end in its stated error on
 every rank, without a hang.
 """
+import glob
 import os
 import os.path as osp
 import re
 
 import pytest
 import torch
-from mmengine.registry import DefaultScope
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.model import BaseModel
+from mmengine.registry import HOOKS, DefaultScope
 from mmengine.runner import Runner
+from test_configs import CONFIGS
 from two_processes import run_on_two_processes
 
 from mmrlkd.engine.hooks import (LabelRangeError, NonFiniteLossError,
@@ -127,6 +132,41 @@ def test_two_processes_both_stop_with_the_stated_error(work_dirs, tmp_path,
         assert re.search(pattern, message, re.S), (rank, message)
 
 
+@MODELS.register_module(force=True)
+class LabelReadingTeacher(BaseModel):
+    """A teacher that knows every label: its logits are the one-hot labels
+    (through an identity ``head.fc``, which KD's recorders read)."""
+
+    def __init__(self, num_classes=100):
+        super().__init__()
+        self.head = torch.nn.Module()
+        self.head.fc = torch.nn.Linear(num_classes, num_classes)
+        torch.nn.init.eye_(self.head.fc.weight)
+        torch.nn.init.zeros_(self.head.fc.bias)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        labels = torch.stack([s.gt_label.reshape(-1)[0] for s in data_samples])
+        one_hot = F.one_hot(labels, self.head.fc.in_features).float()
+        return self.head.fc(one_hot.to(inputs.device))
+
+
+def test_a_teacher_above_chance_level_passes_and_is_logged(tmp_path):
+    teacher = LabelReadingTeacher()
+    ckpt = str(tmp_path / 'knowing_teacher.pth')
+    torch.save(dict(state_dict=teacher.state_dict()), ckpt)
+    run = runner(
+        KD, tmp_path / 'work', **{
+            'model.teacher':
+            dict(_delete_=True, type='mmrlkd.LabelReadingTeacher'),
+            'model.teacher_ckpt': ckpt
+        })
+    run.train()
+    log = open(osp.join(run.log_dir, f'{run.timestamp}.log')).read()
+    assert 'TeacherCheckHook: teacher top-1 100.0%, balanced accuracy ' \
+        '100.0% on 32 training images (chance level ' in log
+    assert 'not stopping' not in log and run.iter == 4
+
+
 def test_opt_outs_train_and_log(work_dirs, tmp_path):
     ckpt = str(work_dirs / 'chance' / 'teacher.pth')
     run = runner(
@@ -153,3 +193,65 @@ def test_opt_outs_train_and_log(work_dirs, tmp_path):
     log = open(osp.join(run.log_dir, f'{run.timestamp}.log')).read()
     assert 'teacher_ckpt_strict=False: teacher checkpoint' in log
     assert 'TeacherCheckHook: ' not in log
+
+
+#: The files that declare default hooks; every other config inherits one.
+DECLARING = [
+    osp.join(ROOT, 'configs', path) for path in (
+        '_base_/digit_pairs_runtime.py', '_base_/cifar_runtime.py',
+        '_base_/imagenet_runtime.py', '_base_/shapes_det_runtime.py',
+        'detection/faster-rcnn_r18_fpn_1x_coco.py',
+        'detection/faster-rcnn_mobilenetv2_fpn_1x_coco.py')
+]
+
+
+def test_the_configs_run_the_checks():
+    """The default hooks of every runtime hold the three checks, and they
+    build; the other configs inherit them (reading all of them takes
+    minutes)."""
+    checks = dict(
+        label_range='mmrlkd.LabelRangeHook',
+        teacher_check='mmrlkd.TeacherCheckHook',
+        finite_loss='mmrlkd.FiniteLossHook')
+    declaring = [
+        path for path in CONFIGS + glob.glob(
+            osp.join(ROOT, 'configs', '_base_', '*.py'))
+        if 'default_hooks' in open(path).read()
+    ]
+    assert sorted(declaring) == sorted(DECLARING)
+    for path in DECLARING:
+        cfg = Config.fromfile(path)
+        hooks = cfg.default_hooks
+        assert {name: hooks.get(name, {}).get('type')
+                for name in checks} == checks, path
+        with DefaultScope.overwrite_default_scope(cfg.default_scope):
+            for name in checks:
+                assert type(HOOKS.build(hooks[name])).__name__ == \
+                    checks[name].split('.')[1]
+
+
+def test_datasets_without_label_lists_are_checked_batch_by_batch():
+    """The fallback: labels read from each batch's host data samples."""
+    from mmpretrain.structures import DataSample
+
+    from mmrlkd.engine.hooks import LabelRangeHook
+    from mmrlkd.engine.hooks.label_range_hook import head_class_counts
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(
+            dict(
+                type='ImageClassifier',
+                backbone=dict(type='mmrlkd.ResNetCIFAR', depth=8),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(
+                    type='LinearClsHead', num_classes=5, in_channels=64)))
+    hook = LabelRangeHook()
+    hook._heads = head_class_counts(model)
+    assert hook._heads == [('model head', 5)]
+    hook._per_batch = True
+    samples = [DataSample().set_gt_label(label) for label in (4, 0, 5)]
+    hook.before_train_iter(None, 0, dict(data_samples=samples[:2]))
+    with pytest.raises(
+            LabelRangeError,
+            match=r'label 5 of a sample of batch 3 is outside the 5 classes '
+            r'of the model head \(labels must be in \[0, 5\)\)'):
+        hook.before_train_iter(None, 3, dict(data_samples=samples))

@@ -51,7 +51,8 @@ def named_teachers(model, model_cfg=None):
 def evenly_spaced_batches(dataloader, num_batches):
     """Collated batches of training samples spread over the dataset."""
     dataset = dataloader.dataset
-    batch_size = dataloader.batch_size or 1
+    batch_size = dataloader.batch_size or getattr(
+        dataloader.batch_sampler, 'batch_size', 1)  # e.g. MMDet's
     num = min(len(dataset), num_batches * batch_size)
     step = len(dataset) / max(num, 1)
     indices = [int(i * step) for i in range(num)]
@@ -92,12 +93,19 @@ class TeacherCheckHook(Hook):
 
     Args:
         num_batches (int): Training batches measured. Defaults to 4.
-        min_accuracy (float, optional): Stop below this top-1 (a fraction).
-            None: the chance level (the most frequent label's share of the
-            measured labels, at least 1 / number of classes) plus
-            ``margin``. 0 only logs. Defaults to None.
+        min_accuracy (float, optional): Stop below this balanced accuracy
+            (the mean over the measured labels' classes of the share of
+            each class predicted right; a fraction). None: chance level,
+            1 / the number of those classes (what a constant or a random
+            prediction gets), plus ``margin``. 0 only logs.
+            Defaults to None.
         margin (float): Above chance level, see ``min_accuracy``.
             Defaults to 0.1.
+
+    Note:
+        The balanced accuracy decides, not the top-1 (which is logged too):
+        on a detector's sampled RoIs, mostly background, a teacher that
+        always says "background" has a high top-1.
         enabled (bool): False skips the check (the off switch:
             ``--cfg-options default_hooks.teacher_check.enabled=False``).
             Defaults to True.
@@ -163,15 +171,17 @@ class TeacherCheckHook(Hook):
             results = [hits(model, teacher, batch) for batch in data]
             logits = torch.cat([out for out, _ in results])
             labels = torch.cat([lab for _, lab in results])
-            accuracy = (logits.argmax(1) == labels).float().mean().item()
-            chance = max(
-                torch.bincount(labels).max().item() / len(labels),
-                1 / logits.shape[1])
+            right = (logits.argmax(1) == labels).float()
+            classes = labels.unique()
+            balanced = torch.stack(
+                [right[labels == c].mean() for c in classes]).mean().item()
+            chance = 1 / len(classes)
             threshold = chance + self.margin \
                 if self.min_accuracy is None else self.min_accuracy
-            report = (f'{name} top-1 {accuracy:.1%} on {len(labels)} '
-                      f'{what} (chance level {chance:.1%})')
-            if accuracy >= threshold:
+            report = (f'{name} top-1 {right.mean().item():.1%}, balanced '
+                      f'accuracy {balanced:.1%} on {len(labels)} {what} '
+                      f'(chance level {chance:.1%})')
+            if balanced >= threshold:
                 print_log(f'TeacherCheckHook: {report}', logger='current')
             elif ckpt is None:
                 print_log(
