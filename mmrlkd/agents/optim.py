@@ -17,11 +17,12 @@ def check_int(name, value, low):
         raise ValueError(f'{name} must be an int >= {low}, got {value}')
 
 
-def adam(params, lr):
+def adam(params, lr=1e-3):
     """Adam, fused where this torch supports it for the parameters' device.
 
     The agent takes many small steps per update, so the per-tensor overhead
-    of the unfused optimizer matters.
+    of the unfused optimizer matters. ``params`` may be parameter groups,
+    each with its own ``lr``.
     """
     try:
         return torch.optim.Adam(params, lr, fused=True)

@@ -3,9 +3,24 @@
 In RLKD one training iteration is one episode: its instances are the steps,
 in batch order, and the batch reward arrives after the last one.
 """
+import functools
+
 import torch
 
 _GAE_BLOCK = 256
+
+
+@functools.lru_cache(maxsize=16)
+def _discount_matrix(size, discount, dtype, device):
+    """``W[t, s] = discount^(s - t)`` for ``s >= t``, else 0 (size x size).
+
+    A constant of the episode size, built once per size and device instead
+    of in every update.
+    """
+    lags = torch.arange(size, dtype=dtype, device=device)
+    lag = lags.unsqueeze(0) - lags.unsqueeze(1)  # s - t
+    powers = torch.pow(float(discount), lag.clamp_min(0))
+    return torch.where(lag >= 0, powers, torch.zeros_like(powers))
 
 
 def _discounted_suffix_sums(deltas, discount):
@@ -18,11 +33,10 @@ def _discounted_suffix_sums(deltas, discount):
     O(T * block) memory.
     """
     steps = deltas.shape[0]
-    lags = torch.arange(
-        min(steps, _GAE_BLOCK), dtype=deltas.dtype, device=deltas.device)
-    lag = lags.unsqueeze(0) - lags.unsqueeze(1)  # s - t
-    powers = torch.pow(float(discount), lag.clamp_min(0))
-    within = torch.where(lag >= 0, powers, torch.zeros_like(powers))
+    within = _discount_matrix(
+        min(steps, _GAE_BLOCK), float(discount), deltas.dtype, deltas.device)
+    if steps <= _GAE_BLOCK:
+        return within @ deltas
     advantages = torch.empty_like(deltas)
     carry = None
     for start in reversed(range(0, steps, _GAE_BLOCK)):

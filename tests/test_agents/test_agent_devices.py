@@ -36,7 +36,7 @@ def trained_on_cpu():
 
 def test_the_walk_finds_tensors_everywhere_the_agent_keeps_them():
     paths = [path for path, _ in held_tensors(trained_on_cpu())]
-    for expected in ('policy', 'actor_optimizer.state', 'replay',
+    for expected in ('policy', 'optimizer.state', 'replay',
                      'reward_scale', 'state_updater.network'):
         assert any(expected in path for path in paths), expected
 

@@ -148,11 +148,12 @@ def test_processes_explore_apart_and_learn_identically(tmp_path):
     # Same policy, same states, different noise.
     assert not torch.equal(results[0]['actions'], results[1]['actions'])
     assert_identical(results[0]['parameters'], results[1]['parameters'])
-    # One decision + 1 corrector step + 2 state-updater steps + 5 actor and
-    # 5 critic steps, each one flat all-reduce (not one per parameter).
+    # One decision + 1 corrector step + 2 state-updater steps + 5 joint
+    # actor and critic steps, each one flat all-reduce (not one per
+    # parameter).
     for rank in (0, 1):
-        assert results[rank]['per_update'] == 14
-        assert results[rank]['all_reduces'] == 14
+        assert results[rank]['per_update'] == 9
+        assert results[rank]['all_reduces'] == 9
 
 
 def test_a_single_process_launches_no_collective():

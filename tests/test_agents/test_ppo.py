@@ -195,8 +195,9 @@ def test_sync_sees_each_optimizers_gradients_before_the_step():
     updater.update(**data)
     actor = [id(p) for p in policy.actor_parameters()]
     critic = [id(p) for p in policy.critic_parameters()]
-    # Weighted by the steps each loss averaged over: the whole episode.
-    assert sync.steps == [(actor, 32)] * 3 + [(critic, 32)] * 2
+    # Actor and critic step together while both have epochs left, in one
+    # bucket, weighted by the steps each loss averaged over.
+    assert sync.steps == [(actor + critic, 32)] * 2 + [(actor, 32)]
     assert_same_params(before, policy)
 
 
@@ -217,14 +218,38 @@ def test_optimizer_state_round_trip():
     twin_policy = copy.deepcopy(policy)
     twin = PPOUpdater(twin_policy)
     twin.load_state_dict(copy.deepcopy(updater.state_dict()))
-    for opt, twin_opt in ((updater.actor_optimizer, twin.actor_optimizer),
-                          (updater.critic_optimizer, twin.critic_optimizer)):
-        assert opt.state_dict()['state'].keys() == \
-            twin_opt.state_dict()['state'].keys()
+    assert updater.optimizer.state_dict()['state'].keys() == \
+        twin.optimizer.state_dict()['state'].keys()
     # Same networks + same optimizer state -> the same next step.
     updater.update(**data)
     twin.update(**data)
     assert_same_params(snapshot(policy), twin_policy)
+
+
+def test_two_optimizer_checkpoints_load_into_the_joint_optimizer():
+    """Checkpoints of before the joint step hold an actor and a critic
+    Adam; loaded, the next update is the one the two would have made."""
+    policy, data = episode()
+    actor = torch.optim.Adam(policy.actor_parameters(), 1e-4)
+    critic = torch.optim.Adam(policy.critic_parameters(), 1e-3)
+    reference_update(copy.deepcopy(policy), data)  # warm both up
+    for opt, params in ((actor, policy.actor_parameters()),
+                        (critic, policy.critic_parameters())):
+        for p in params:
+            p.grad = torch.randn_like(p)
+        opt.step()
+    legacy = dict(actor_optimizer=actor.state_dict(),
+                  critic_optimizer=critic.state_dict(), num_updates=2)
+    updater = PPOUpdater(policy)
+    updater.load_state_dict(copy.deepcopy(legacy))
+    state = updater.optimizer.state_dict()['state']
+    assert len(state) == len(policy.actor_parameters()) + len(
+        policy.critic_parameters())
+    for index, p in enumerate(policy.critic_parameters()):
+        expected = critic.state_dict()['state'][index]['exp_avg']
+        joint = state[index + len(policy.actor_parameters())]['exp_avg']
+        assert torch.equal(joint, expected)
+    assert updater.num_updates == 2
 
 
 def test_explained_variance_is_nan_for_returns_all_but_equal():
@@ -252,9 +277,8 @@ def test_annealed_actor_lr_falls_linearly_to_zero():
         actor_before = snapshot(policy.actor)
         critic_before = snapshot(policy.critic)
         seen.append(float(updater.update(**data)['actor_lr']))
-        assert updater.actor_optimizer.param_groups[0]['lr'] == \
-            pytest.approx(seen[-1])
-        assert updater.critic_optimizer.param_groups[0]['lr'] == 1e-3
+        assert updater.actor_group['lr'] == pytest.approx(seen[-1])
+        assert updater.critic_group['lr'] == 1e-3
         assert not all(
             torch.equal(v, critic_before[k])
             for k, v in policy.critic.state_dict().items())

@@ -75,7 +75,7 @@ def test_resume_restores_the_agent(tmp_path):
     for key, value in provider.policy.state_dict().items():
         assert torch.equal(saved['policy'][key], value)
     assert len(provider.reward.pending.episode) == 8
-    assert provider.updater.actor_optimizer.state_dict()['state']
+    assert provider.updater.optimizer.state_dict()['state']
     corrector = provider.agent.reward_corrector
     for key, value in corrector.network.state_dict().items():
         assert torch.equal(saved['reward_corrector']['network'][key], value)

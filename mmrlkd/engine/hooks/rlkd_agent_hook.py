@@ -71,11 +71,11 @@ class RLKDAgentHook(Hook):
         takes the same steps: the performance is averaged over the
         processes, whether to learn and how many minibatches are agreed by
         one all-reduce, and each optimizer step's gradients cross in one
-        flat bucket. With the default agent that is 1 + 1 + 1 + 2 + 5 + 5 =
-        15 collectives in an iteration that learns (performance, decision,
-        reward corrector, state updater, actor and critic epochs), 1
-        otherwise (0 with ``reward='same_batch'``; 1 more for its re-run's
-        agreed gain when it learns). Each process draws
+        flat bucket. With the default agent that is 1 + 1 + 1 + 2 + 5 = 10
+        collectives in an iteration that learns (performance, decision,
+        reward corrector, state updater, joint actor and critic epochs), 1
+        otherwise (with ``reward='same_batch'``: the agreed gain only when
+        it learns, 0 otherwise). Each process draws
         its own exploration noise.
 
     Examples:

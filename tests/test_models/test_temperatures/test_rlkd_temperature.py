@@ -199,7 +199,7 @@ def test_agent_state_round_trip():
     saved_episode = provider.reward.pending.episode.state_dict()
     for key, value in restored.reward.pending.episode.state_dict().items():
         assert torch.equal(value, saved_episode[key])
-    assert restored.updater.actor_optimizer.state_dict()['state']
+    assert restored.updater.optimizer.state_dict()['state']
     for part in ('reward_corrector', 'state_updater'):
         assert getattr(restored.agent, part).optimizer.state_dict()['state']
     assert len(restored.agent.reward_corrector.replay) == 1
