@@ -255,3 +255,35 @@ def test_datasets_without_label_lists_are_checked_batch_by_batch():
             match=r'label 5 of a sample of batch 3 is outside the 5 classes '
             r'of the model head \(labels must be in \[0, 5\)\)'):
         hook.before_train_iter(None, 3, dict(data_samples=samples))
+
+
+def test_mtkd_rl_names_the_teacher_at_chance_level(tmp_path):
+    """MTKD-RL: each teacher is measured; only those loaded from a
+    checkpoint can stop the run (here teacher 1)."""
+    from test_mtkd_distributed import CONFIG, small_teacher
+    teachers = [small_teacher(8), small_teacher(6)]
+    torch.manual_seed(2)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        random = MODELS.build(small_teacher(6))
+    ckpt = str(tmp_path / 'teacher_1.pth')
+    torch.save(random.state_dict(), ckpt)
+    cfg = Config.fromfile(osp.join(ROOT, CONFIG))
+    cfg.merge_from_dict({
+        'model.teachers': teachers,
+        'model.teacher_ckpts': [None, ckpt],
+        'train_dataloader.batch_size': 8,
+        'train_dataloader.dataset.num_samples': 32,
+        'val_dataloader.dataset.num_samples': 16,
+        'train_cfg.max_epochs': 1
+    })
+    cfg.work_dir = str(tmp_path / 'work')
+    run = Runner.from_cfg(cfg)
+    with pytest.raises(
+            TeacherCheckError,
+            match=r"the teacher 1 loaded from '.*teacher_1.pth' is at "
+            'chance level'):
+        run.train()
+    log = open(osp.join(run.log_dir, f'{run.timestamp}.log')).read()
+    assert 'teacher 1: loaded ' in log
+    assert 'TeacherCheckHook: teacher 0 top-1 ' in log
+    assert 'not stopping: the teacher 0 has no teacher_ckpt' in log
