@@ -10,7 +10,7 @@ from .mtkd_agent import MTKDAgent, normalised_reward
 from .mtkd_policy import MTKDPolicy
 from .mtkd_state import heuristic_weights, mtkd_state
 from .policy import TemperaturePolicy
-from .ppo import PPOUpdater, clipped_surrogate_loss
+from .ppo import PPOUpdater, clipped_fraction, clipped_surrogate_loss
 from .reward import (REWARDS, IterationRecord, NextBatchReward,
                      SameBatchReward, batch_performance, linear_warmup_scale)
 from .reward_corrector import (RewardCorrector, redistribute_return,
@@ -23,7 +23,8 @@ __all__ = [
     'AgentSync', 'Episode', 'IterationRecord', 'NextBatchReward',
     'PPOUpdater', 'REWARDS', 'RLKDAgent', 'RewardCorrector',
     'SameBatchReward', 'StateUpdater', 'TemperaturePolicy',
-    'batch_performance', 'clipped_surrogate_loss', 'compute_gae',
+    'batch_performance', 'clipped_fraction', 'clipped_surrogate_loss',
+    'compute_gae',
     'full_precision', 'instance_states', 'linear_warmup_scale',
     'redistribute_return', 'return_decomposition_loss', 'state_dim',
     'state_updater_loss'

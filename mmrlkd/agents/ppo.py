@@ -21,14 +21,15 @@ from .optim import adam, check_int, check_range, move_optimizer
 from .rollout import compute_gae
 from .statistics import explained_variance
 
-#: The keys of :meth:`PPOUpdater.update`'s diagnostics.
+#: The keys of :meth:`PPOUpdater.update`'s diagnostics (the KL estimates
+#: and the clip fraction are the last actor epoch's).
 DIAGNOSTICS = ('policy_loss', 'value_loss', 'entropy', 'old_approx_kl',
                'approx_kl', 'clip_fraction', 'explained_variance', 'std',
                'advantage_mean', 'return_mean', 'actor_lr', 'skipped')
 
 
 def clipped_surrogate_loss(ratio, advantages, clip_coef):
-    """PPO's clipped policy loss and the fraction of clipped ratios.
+    """PPO's clipped policy loss.
 
     ``pg_loss = mean(max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)))``,
     the negated pessimistic surrogate of Schulman et al. 2017 (eq. 7).
@@ -39,16 +40,17 @@ def clipped_surrogate_loss(ratio, advantages, clip_coef):
         clip_coef (float): The clip range epsilon.
 
     Returns:
-        tuple[Tensor, Tensor]: ``pg_loss`` (scalar, with gradient) and
-        ``clipfrac`` (scalar, no gradient): the share of ratios outside
-        ``[1 - eps, 1 + eps]``.
+        Tensor: ``pg_loss``, a scalar with gradient.
     """
     pg_loss1 = -advantages * ratio
     pg_loss2 = -advantages * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)
-    pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+    return torch.max(pg_loss1, pg_loss2).mean()
+
+
+def clipped_fraction(ratio, clip_coef):
+    """The share of ratios outside ``[1 - eps, 1 + eps]`` (no gradient)."""
     with torch.no_grad():
-        clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
-    return pg_loss, clipfrac
+        return ((ratio - 1.0).abs() > clip_coef).float().mean()
 
 
 class PPOUpdater:
@@ -211,13 +213,14 @@ class PPOUpdater:
                 logratio = self.policy.log_prob(states,
                                                 actions) - old_log_probs
                 ratio = logratio.exp()
-                pg_loss, clipfrac = clipped_surrogate_loss(
-                    ratio, b_advantages, self.clip_coef)
-                with torch.no_grad():
-                    old_approx_kl = (-logratio).mean()
-                    approx_kl = ((ratio - 1) - logratio).mean()
-                    clip_fraction = clipfrac if epoch == 0 else \
-                        clip_fraction + clipfrac
+                pg_loss = clipped_surrogate_loss(ratio, b_advantages,
+                                                 self.clip_coef)
+                if epoch == self.actor_epochs - 1:  # diagnostics: once
+                    with torch.no_grad():
+                        old_approx_kl = (-logratio).mean()
+                        approx_kl = ((ratio - 1) - logratio).mean()
+                        clip_fraction = clipped_fraction(
+                            ratio, self.clip_coef)
                 loss, groups = pg_loss, [self.actor_params]
             if epoch < self.critic_epochs:
                 v_loss = (self.policy.value(states) - returns).square().mean()
@@ -230,7 +233,7 @@ class PPOUpdater:
             value_loss=v_loss.detach(),
             old_approx_kl=old_approx_kl,
             approx_kl=approx_kl,
-            clip_fraction=clip_fraction / max(self.actor_epochs, 1),
+            clip_fraction=clip_fraction,
             explained_variance=explained_variance(values, returns).to(
                 reference),
             advantage_mean=advantages.mean(),

@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from mmrlkd.agents import (PPOUpdater, TemperaturePolicy,
+from mmrlkd.agents import (PPOUpdater, TemperaturePolicy, clipped_fraction,
                            clipped_surrogate_loss, compute_gae)
 
 DIAGNOSTICS = {
@@ -29,7 +29,8 @@ def test_clipped_objective_on_hand_made_numbers():
     ratio = torch.tensor([0.5, 0.9, 1.0, 1.1, 1.5, 0.5, 1.5],
                          requires_grad=True)
     advantages = torch.tensor([1.0, 1.0, -1.0, 2.0, 1.0, -1.0, -1.0])
-    pg_loss, clipfrac = clipped_surrogate_loss(ratio, advantages, 0.2)
+    pg_loss = clipped_surrogate_loss(ratio, advantages, 0.2)
+    clipfrac = clipped_fraction(ratio, 0.2)
     assert pg_loss.item() == pytest.approx(-1.5 / 7)
     assert clipfrac.item() == pytest.approx(4 / 7)
     assert not clipfrac.requires_grad
