@@ -46,4 +46,4 @@ napoleon_use_rtype = False
 
 html_theme = 'furo'
 html_title = f'mmrlkd {release}'
-html_static_path = ['_static']
+html_static_path = []  # no theme overrides; page images are copied by Sphinx

@@ -107,3 +107,39 @@ def test_a_work_dir_without_temperatures(repo_root, tmp_path, run_tool):
         check=False)
     assert result.returncode != 0
     assert 'distill.temperature_mean' in result.stderr
+
+
+def write_by_confidence(work_dir, means):
+    work_dir.mkdir(parents=True)
+    with open(work_dir / 'temperature_by_confidence.json', 'w') as f:
+        json.dump(
+            dict(
+                epoch=20,
+                edges=[0.0, 0.5, 0.8, 1.0],
+                count=[3, 0, 7],
+                mean_temperature=means), f)
+
+
+def test_by_confidence_draws_every_run(repo_root, tmp_path, run_tool):
+    import matplotlib.image as mpimg
+    write_by_confidence(tmp_path / 'rlkd', [2.5, float('nan'), 3.0])
+    write_by_confidence(tmp_path / 'frozen', [5.0, float('nan'), 4.9])
+    out = tmp_path / 'by_confidence.png'
+    result = run_tool(run_tool.python, 'tools/analysis/plot_temperatures.py',
+                      str(tmp_path / 'rlkd'), '--by-confidence',
+                      str(tmp_path / 'frozen'), '--out', str(out))
+    assert str(out) in result.stdout
+    image = mpimg.imread(str(out))
+    assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_by_confidence_without_the_record_says_what_writes_it(
+        repo_root, tmp_path, run_tool):
+    result = run_tool(
+        run_tool.python,
+        'tools/analysis/plot_temperatures.py',
+        str(tmp_path),
+        '--by-confidence',
+        check=False)
+    assert result.returncode != 0
+    assert 'digitpairs_demo.py' in result.stderr

@@ -12,6 +12,14 @@ per-instance temperatures, which only ``mmrlkd.TemperatureDumpHook`` writes
 
 Runs resumed into the same work dir are joined; where they overlap, the
 later run's values win.
+
+What an agent learned, as the mean temperature by student confidence, needs
+``<work_dir>/temperature_by_confidence.json``, which
+``demo/digitpairs_demo.py`` writes for its RLKD and frozen-agent runs; give
+other work dirs to draw them on the same axes::
+
+    python tools/analysis/plot_temperatures.py WORK_DIR \
+        --by-confidence [OTHER_WORK_DIR ...] [--out by_confidence.png]
 """
 import argparse
 import glob
@@ -21,6 +29,7 @@ import os.path as osp
 import numpy
 
 PREFIX = 'distill.temperature_'
+BY_CONFIDENCE_FILE = 'temperature_by_confidence.json'
 LAMBDA = 'ctkd/lambda'
 
 
@@ -37,6 +46,13 @@ def parse_args():
         '--prefix',
         default=PREFIX,
         help=f'key prefix of the temperature statistics (default {PREFIX})')
+    parser.add_argument(
+        '--by-confidence',
+        nargs='*',
+        metavar='OTHER_WORK_DIR',
+        help='draw the mean temperature by student confidence of WORK_DIR '
+        f'(and of these work dirs) from their {BY_CONFIDENCE_FILE} instead '
+        'of the trajectories')
     parser.add_argument(
         '--out',
         help='trajectory PNG (default WORK_DIR/temperatures.png); '
@@ -166,8 +182,49 @@ def plot_histograms(dumps, iters, path, title=''):
     return chosen
 
 
+def load_by_confidence(work_dir):
+    """The per-confidence-bin record of a run (see the module docstring)."""
+    path = osp.join(work_dir, BY_CONFIDENCE_FILE)
+    if not osp.isfile(path):
+        raise SystemExit(f'no {path}: run demo/digitpairs_demo.py, whose '
+                         'RLKD runs write it')
+    with open(path) as f:
+        return json.load(f)
+
+
+def plot_by_confidence(records, path, title=''):
+    """Mean temperature per confidence bin, one line per named record."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, record in records.items():
+        edges = record['edges']
+        labels = [f'{lo:.2f}-{hi:.2f}' for lo, hi in zip(edges, edges[1:])]
+        ax.plot(labels, record['mean_temperature'], marker='o', label=name)
+    ax.set_xlabel('student confidence (max softmax probability)')
+    ax.set_ylabel('mean temperature')
+    ax.legend(fontsize='small')
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main():
     args = parse_args()
+    if args.by_confidence is not None:
+        dirs = [args.work_dir] + args.by_confidence
+        records = {
+            osp.basename(osp.normpath(d)): load_by_confidence(d)
+            for d in dirs
+        }
+        out = args.out or osp.join(args.work_dir, 'by_confidence.png')
+        epoch = next(iter(records.values()))['epoch']
+        plot_by_confidence(records, out,
+                           f'mean temperature by confidence, epoch {epoch}')
+        print(f'temperature by confidence: {out}')
+        return
     rows = load_scalars(args.work_dir, args.prefix)
     title = osp.basename(osp.normpath(args.work_dir))
     out = args.out or osp.join(args.work_dir, 'temperatures.png')
