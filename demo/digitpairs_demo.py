@@ -13,7 +13,8 @@ RLKD the demo trains its frozen-agent control (the same untrained agent,
 which acts but never learns) and prints the mean temperature each gave by
 the student's confidence over the last epoch: what the agent learned.
 
-    python demo/digitpairs_demo.py [--epochs N] [--retrain-teacher]
+    python demo/digitpairs_demo.py [--epochs N] [--retrain-teacher] \
+        [--no-control]
 """
 import argparse
 import json
@@ -116,6 +117,10 @@ class TemperatureByConfidence(Hook):
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_demo_arguments(parser, osp.join(ROOT, 'work_dirs', 'digitpairs'))
+    parser.add_argument(
+        '--no-control',
+        action='store_true',
+        help='skip the frozen-agent control run (one student run less)')
     return parser.parse_args()
 
 
@@ -167,7 +172,8 @@ def confidence_table(rows, names):
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    students = [(name, osp.join(CONFIGS, config)) for name, config in STUDENTS]
+    students = [(name, osp.join(CONFIGS, config)) for name, config in STUDENTS
+                if not (args.no_control and name == FROZEN)]
     rows = run_teacher_then_students(args, load_config, TEACHER, students,
                                      'accuracy/top1')
     print_table(
