@@ -3,7 +3,7 @@
 Build (warnings are errors, as in CI's ``tests/test_docs_build.py``)::
 
     pip install -r requirements/docs.txt
-    sphinx-build -W --keep-going -b html docs/en docs/en/_build/html
+    sphinx-build -W --keep-going -b html docs/en build/docs
 
 The API reference imports the real package, so build inside the
 environment of ``tools/setup_env.sh``: nothing is mocked, and a docstring
