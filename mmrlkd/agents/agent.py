@@ -246,6 +246,12 @@ class RLKDAgent:
         self._set_generator(make_generator(device, seed))
         return self
 
+    def policy_states(self, states):
+        """What the policy sees: the updated states, or the raw ones."""
+        if self.state_updater is None:
+            return states
+        return self.state_updater.update_states(states)
+
     @torch.no_grad()
     def act(self, states, deterministic=False):
         """Temperatures for a batch's instances, and the episode to learn.
@@ -261,8 +267,7 @@ class RLKDAgent:
         """
         with one_thread(states.device), full_precision(states.device):
             states = states.float()
-            policy_states = states if self.state_updater is None else \
-                self.state_updater.update_states(states)
+            policy_states = self.policy_states(states)
             out = self.policy.act(policy_states, deterministic,
                                   self.generator)
         temperatures = out.pop('temperatures')
@@ -326,8 +331,8 @@ class RLKDAgent:
             # Back in reward units: the mean is shared evenly, so the
             # rewards sum to mean + std * standardised = G.
             rewards = credit * std + mean / num
-            if num > 1:
-                diagnostics['calibrated_reward_std'] = rewards.std()
+            diagnostics['calibrated_reward_std'] = rewards.std() \
+                if num > 1 else torch.zeros_like(nan)
         else:
             # The "w/o calibration" ablation: the reward on the last step.
             credit = standardised.expand(num) / num

@@ -99,7 +99,7 @@ class NaNPerformance(Hook):
                          outputs=None):
         provider = runner.model.temperature_provider
         if runner.iter in self.iters:
-            provider._performance = torch.tensor(float('nan'))
+            provider._record.performance = torch.tensor(float('nan'))
 
 
 class PolicyProbe(Hook):
@@ -166,7 +166,7 @@ def test_fp16_autocast_gives_float32_temperatures_losses_and_states():
         with torch.autocast('cpu', dtype=torch.float16):
             losses = losses_of(model, samples[8 * step:8 * step + 8])
         assert dtypes == dict(logits=torch.float16, temperature=torch.float32)
-        assert provider._episode['states'].dtype == torch.float32
+        assert provider._record.episode.states.dtype == torch.float32
         for key in ('distill.loss_kd', 'distill.temperature_mean'):
             assert losses[key].dtype == torch.float32, key
             assert torch.isfinite(losses[key]), key

@@ -206,14 +206,14 @@ def test_corrector_keyword_arguments(tool):
 
 
 def test_ppo_keyword_arguments_reach_the_batch_reward_variants(tool):
-    args = tool.parse_args(['--ppo', 'gamma=0.0', 'normalize_advantages=False'])
-    assert args.ppo == dict(gamma=0.0, normalize_advantages=False)
+    args = tool.parse_args(['--ppo', 'gamma=0.5', 'actor_lr=1e-5'])
+    assert args.ppo == dict(gamma=0.5, actor_lr=1e-5)
     for variant in ('default', 'calibration', 'no_calibration'):
         updater = tool.build_agent(variant, ppo=args.ppo).updater
-        assert (updater.gamma, updater.normalize_advantages) == (0.0, False)
+        assert (updater.gamma, updater.actor_lr) == (0.5, 1e-5)
     # The upper bound keeps its own settings.
     updater = tool.build_agent('per_instance', ppo=dict(gamma=0.5)).updater
-    assert (updater.gamma, updater.normalize_advantages) == (0.0, True)
+    assert (updater.gamma, updater.actor_lr) == (0.0, 1e-4)
 
 
 def test_annealing_spans_the_episodes(tool):

@@ -128,7 +128,8 @@ class StudentRoIDistill(SingleTeacherDistill):
             raise TypeError('StudentRoIDistill needs an '
                             'mmrlkd.RoITemperatureDistiller, got '
                             f'{type(self.distiller).__name__}')
-        if getattr(self.temperature_provider, 'reward', None) == 'same_batch':
+        if getattr(getattr(self.temperature_provider, 'reward', None),
+                   'rerun', False):
             raise ValueError(
                 "RLKDTemperature(reward='same_batch') is for classification:"
                 ' re-running a detector would sample other RoIs; use '
