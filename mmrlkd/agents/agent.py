@@ -35,6 +35,8 @@ import torch
 
 from .episode import Episode
 from .optim import check_int
+from .rng import (generator_state, make_generator, moved_generator,
+                  rank_seed, restore_generator)
 from .statistics import RunningMoments
 
 #: The agent's own diagnostics (PPO's are :data:`ppo.DIAGNOSTICS`).
@@ -42,8 +44,6 @@ DIAGNOSTICS = ('corrector_loss', 'calibrated_reward_std',
                'state_updater_loss', 'state_updater_mse', 'mask_mean',
                'sparsity_gate', 'reward_std', 'corrector_heldout_prediction',
                'corrector_target')
-#: Spreads the per-process seeds (the golden ratio in 64 bits).
-_RANK_STRIDE = 0x9E3779B97F4A7C15
 
 
 @contextlib.contextmanager
@@ -60,15 +60,6 @@ def full_precision(device):
             yield
     else:
         yield
-
-
-def make_generator(device, seed):
-    """A generator on ``device`` seeded with ``seed`` (None on 'meta')."""
-    if device.type == 'meta':
-        return None
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed % 2**63)
-    return generator
 
 
 @contextlib.contextmanager
@@ -204,26 +195,17 @@ class RLKDAgent:
         must differ per process, or N processes explore like one.
         """
         self._set_generator(
-            make_generator(self.device, self._seed + _RANK_STRIDE * rank))
+            make_generator(self.device, rank_seed(self._seed, rank)))
 
     def get_rng_state(self):
         """The agent's generator state (a CPU byte tensor) or None."""
-        return None if self.generator is None else self.generator.get_state()
+        return generator_state(self.generator)
 
     def set_rng_state(self, state):
-        """Restore :meth:`get_rng_state`; False if it does not fit here.
-
-        A state saved on another kind of device (a CPU generator's state on
-        a GPU, say: 5,056 bytes against 16) does not fit; the caller then
-        keeps the generator seeded from the saved seed.
-        """
-        if self.generator is None or state is None:
-            return False
-        try:
-            self.generator.set_state(state.cpu())
-        except RuntimeError:
-            return False
-        return True
+        """Restore :meth:`get_rng_state`; False if it does not fit here
+        (saved on another kind of device): the generator then stays as
+        seeded."""
+        return restore_generator(self.generator, state)
 
     def to(self, device):
         """Move the networks, optimizer states, replay, statistics and RNG.
@@ -231,19 +213,13 @@ class RLKDAgent:
         device = torch.device(device)
         if device == self.device:
             return self
-        old_generator = self.generator
         for module in self.networks():
             module.to(device)
         for part in self._parts():
             part.to(device)
         self.reward_scale.moments.to(device)
-        # A generator cannot change device: continue from a seed it draws.
-        seed = self._seed if old_generator is None else int(
-            torch.randint(
-                2**62, (),
-                generator=old_generator,
-                device=old_generator.device))
-        self._set_generator(make_generator(device, seed))
+        self._set_generator(moved_generator(self.generator, device,
+                                            self._seed))
         return self
 
     def policy_states(self, states):

@@ -37,13 +37,13 @@ from collections import deque
 import torch
 import torch.nn.functional as F
 
-from .agent import RLKDAgent, full_precision, make_generator
+from .agent import full_precision
 from .mtkd_policy import MTKDPolicy
 from .optim import move_optimizer
+from .rng import (generator_state, make_generator, moved_generator,
+                  rank_seed, restore_generator)
 
 UPDATE_RULES = ('upstream', 'policy_gradient')
-#: Spreads the per-process seeds (any odd 64-bit stride gives distinct ones).
-RANK_SEED_STRIDE = 0xD1B54A32D192ED03
 
 
 def normalised_reward(reward, eps=1e-12):
@@ -173,14 +173,16 @@ class MTKDAgent:
         """Reseed the generator for process ``rank``: every process builds
         its agent from the same seed, but must draw its own noise."""
         self.generator = make_generator(self.device,
-                                        self._seed + RANK_SEED_STRIDE * rank)
+                                        rank_seed(self._seed, rank))
 
-    # The generator's state (a CPU byte tensor), and its restore (False if
-    # the state does not fit here: saved on another kind of device, or
-    # none), handled as RLKDAgent handles its own: both read only
-    # ``self.generator``.
-    get_rng_state = RLKDAgent.get_rng_state
-    set_rng_state = RLKDAgent.set_rng_state
+    def get_rng_state(self):
+        """The generator's state (a CPU byte tensor) or None."""
+        return generator_state(self.generator)
+
+    def set_rng_state(self, state):
+        """Restore :meth:`get_rng_state`; False if it does not fit here
+        (saved on another kind of device, or none)."""
+        return restore_generator(self.generator, state)
 
     @property
     def samples_actions(self):
@@ -255,20 +257,9 @@ class MTKDAgent:
     def to(self, *args, **kwargs):
         """Move the policy, the optimizer's state, the buffered experience
         and the generator."""
-        old_generator = self.generator
         self.policy.to(*args, **kwargs)
         device = self.device
-        if old_generator is None:
-            self.generator = make_generator(device, self._seed)
-        elif old_generator.device != device:
-            # A generator cannot change device: continue from a seed it
-            # draws.
-            seed = int(
-                torch.randint(
-                    2**62, (),
-                    generator=old_generator,
-                    device=old_generator.device))
-            self.generator = make_generator(device, seed)
+        self.generator = moved_generator(self.generator, device, self._seed)
         move_optimizer(self.optimizer, self.policy.parameters(), device)
         for item in self.buffer:
             for key, value in item.items():
