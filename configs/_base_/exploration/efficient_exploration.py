@@ -17,8 +17,8 @@
 #   ]
 #
 # Without the hook (or with enabled=False) the wrapper serves the original
-# images. Keep persistent_workers off if you can: the hook has to restart
-# persistent workers whenever the mixed set changes.
+# images. persistent_workers is fine: the dataset keeps its plan in shared
+# memory, which the workers read.
 efficient_exploration_hook = dict(
     type='mmrlkd.EfficientExplorationHook',
     explore_epochs=20,  # the paper's "early stages"; the warm-up is 20

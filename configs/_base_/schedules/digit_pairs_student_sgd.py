@@ -1,6 +1,6 @@
 # Student schedule for the DigitPairs benchmark: 20 epochs of SGD lr 0.1 with
-# cosine decay. Measured over 5 seeds (docs/en/get_started.md) it is the
-# first setting where the ResNet-8 (width 4) student alone is trained to a
+# cosine decay. Measured over 5 seeds (docs/en/notes/agent_learning.md) it is
+# the first setting where the ResNet-8 (width 4) student alone is trained to a
 # plateau and vanilla KD's gain is clear with a std below 1 %. The teacher
 # keeps the shorter digit_pairs_sgd.py schedule.
 max_epochs = 20

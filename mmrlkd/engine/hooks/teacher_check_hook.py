@@ -101,14 +101,14 @@ class TeacherCheckHook(Hook):
             Defaults to None.
         margin (float): Above chance level, see ``min_accuracy``.
             Defaults to 0.1.
+        enabled (bool): False skips the check (the off switch:
+            ``--cfg-options default_hooks.teacher_check.enabled=False``).
+            Defaults to True.
 
     Note:
         The balanced accuracy decides, not the top-1 (which is logged too):
         on a detector's sampled RoIs, mostly background, a teacher that
         always says "background" has a high top-1.
-        enabled (bool): False skips the check (the off switch:
-            ``--cfg-options default_hooks.teacher_check.enabled=False``).
-            Defaults to True.
 
     Teachers built without ``teacher_ckpt`` (random on purpose, e.g. in
     tests) are measured and logged, never stopped.

@@ -18,7 +18,9 @@ import torch
 class SampledRoICapture:
     """Record what one bbox head's ``loss_and_target`` sees, while active.
 
-    Attributes (after a forward inside the ``with`` block):
+    The attributes are set by a forward inside the ``with`` block.
+
+    Attributes:
         rois (Tensor): (N, 5) ``[batch_idx, x1, y1, x2, y2]`` of the sampled
             RoIs, detached.
         cls_score (Tensor): (N, C + 1) RoI logits, still in the student's

@@ -90,9 +90,10 @@ class StudentRoIDistill(SingleTeacherDistill):
         distiller (dict): A :class:`RoITemperatureDistiller` config.
         architecture (dict | BaseModel): The student detector.
         teacher (dict | BaseModel): The teacher detector.
-        teacher_ckpt, teacher_ckpt_strict, teacher_ckpt_part,
-            teacher_ckpt_ema: The teacher's checkpoint and how it is read,
-            as in :class:`RLKDDistill` (strict by default).
+        teacher_ckpt (str, optional): The teacher's checkpoint.
+        teacher_ckpt_strict (bool): As in :class:`RLKDDistill`.
+        teacher_ckpt_part (str): As in :class:`RLKDDistill`.
+        teacher_ckpt_ema (bool): As in :class:`RLKDDistill`.
         **kwargs: Other :class:`mmrazor.models.SingleTeacherDistill`
             arguments (``teacher_norm_eval``, ...).
             ``teacher_trainable`` is not supported.
