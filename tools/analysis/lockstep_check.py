@@ -28,13 +28,9 @@ import torch.multiprocessing as mp
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmrlkd.agents import (
-    AgentSync,
-    PPOUpdater,
-    RewardCorrector,  # noqa
-    RLKDAgent,
-    StateUpdater,
-    TemperaturePolicy)
+from mmrlkd.agents import (AgentSync, PPOUpdater,  # noqa: E402
+                           RewardCorrector, RLKDAgent, StateUpdater,
+                           TemperaturePolicy)
 
 
 def digest(agent):

@@ -138,4 +138,3 @@ def check_class_counts(student, teacher):
         raise ValueError(
             f'the teacher predicts {num_T} classes and the student '
             f'{num_S}; logit distillation needs the same classes')
-
