@@ -53,9 +53,11 @@ def test_agent_learns_a_state_dependent_temperature():
 
 BATCH = 64
 #: Measured on seeds 0 and 1 (notes/agent_learning.md): from 1.18 / 1.47 to
-#: 0.33 / 0.33 without noise; with noise 3, 1.08 / 1.12.
-BATCH_EPISODES = 1500
+#: 0.43 / 0.70 after 1,000 episodes and 0.33 / 0.33 after 1,500 without
+#: noise; with noise 3, 1.08 / 1.12 after 1,500.
+LEARNING_EPISODES = 1000
 LEARNT_BELOW = 0.5
+BATCH_EPISODES = 1500
 NOISE = 3.0
 NOISY_MARGIN = 0.1
 
@@ -88,9 +90,9 @@ def error_after_batch_rewards(episodes, noise=0.0, learn=True, seed=0):
 
 @pytest.mark.slow
 def test_default_agent_learns_from_the_batch_reward_alone():
-    frozen = error_after_batch_rewards(BATCH_EPISODES, learn=False)
-    learnt = error_after_batch_rewards(BATCH_EPISODES)
-    print(f'mean |T - T*| after {BATCH_EPISODES} batch rewards: '
+    frozen = error_after_batch_rewards(LEARNING_EPISODES, learn=False)
+    learnt = error_after_batch_rewards(LEARNING_EPISODES)
+    print(f'mean |T - T*| after {LEARNING_EPISODES} batch rewards: '
           f'{learnt:.3f} (frozen {frozen:.3f})')
     assert learnt < LEARNT_BELOW * frozen
 
