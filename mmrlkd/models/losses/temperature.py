@@ -15,7 +15,12 @@ def as_instance_temperature(temperature, num_instances, like):
         Tensor: Shape (N, 1), float32. Gradients flow through a tensor input
         (CTKD learns its temperature through the loss).
     """
-    t = torch.as_tensor(temperature, device=like.device).float()
+    if torch.is_tensor(temperature):
+        t = temperature.to(like.device).float()
+    else:
+        # A Python number filled on the device: no host-to-device copy (a
+        # GPU synchronisation) per call.
+        t = like.new_full((), float(temperature), dtype=torch.float32)
     if t.dim() == 0:
         return t.expand(num_instances, 1)
     t = t.reshape(-1, 1)
