@@ -11,38 +11,10 @@ bottleneck sits on its 3x3 convolution.
 """
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmrlkd.registry import MODELS
-from .out_indices import check_out_indices
-
-
-def projection(in_channels, out_channels, stride):
-    """1x1 conv-BN shortcut when the shape changes, else None."""
-    if stride == 1 and in_channels == out_channels:
-        return None
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-        nn.BatchNorm2d(out_channels))
-
-
-class BasicBlock(nn.Module):
-    """Two 3x3 convolutions."""
-    expansion = 1
-
-    def __init__(self, in_channels, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(
-            in_channels, planes, 3, stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = projection(in_channels, planes, stride)
-
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + identity)
+from .cifar_base import DEFAULT_INIT, CIFARBackbone
+from .resnet_cifar import BasicBlock, projection
 
 
 class Bottleneck(nn.Module):
@@ -79,7 +51,7 @@ ARCH = {
 
 
 @MODELS.register_module()
-class FourStageResNetCIFAR(BaseModule):
+class FourStageResNetCIFAR(CIFARBackbone):
     """ResNet-18 to -152 with a CIFAR stem, for MMPretrain classifiers.
 
     Args:
@@ -97,13 +69,11 @@ class FourStageResNetCIFAR(BaseModule):
                  depth,
                  in_channels=3,
                  out_indices=(4, ),
-                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1, layer='_BatchNorm'))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+                 init_cfg=DEFAULT_INIT):
+        super().__init__(out_indices, 5, init_cfg)
         if depth not in ARCH:
             raise ValueError(f'depth must be one of {sorted(ARCH)}, '
                              f'got {depth}')
-        self.out_indices = check_out_indices(out_indices, 5)
         block, num_blocks = ARCH[depth]
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, 64, 3, padding=1, bias=False),
@@ -118,14 +88,3 @@ class FourStageResNetCIFAR(BaseModule):
                 channels = planes * block.expansion
             self.stages.append(nn.Sequential(*blocks))
         self.out_channels = channels
-
-    def forward(self, x):
-        outs = []
-        x = self.stem(x)
-        if 0 in self.out_indices:
-            outs.append(x)
-        for i, stage in enumerate(self.stages, start=1):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)

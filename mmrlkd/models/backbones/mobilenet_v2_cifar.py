@@ -11,10 +11,9 @@ expansion convolution in the t = 1 row, and scales the widths by 0.5
 (``int(c * widen_factor)``; the last 1280 is kept for factors <= 1).
 """
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from mmrlkd.registry import MODELS
-from .out_indices import check_out_indices
+from .cifar_base import DEFAULT_INIT, CIFARBackbone, conv_bn
 
 #: (expansion t or None for ``expand_ratio``, channels c, repeats n,
 #: stride s) of the seven rows; the second row's stride is 1 on CIFAR.
@@ -23,28 +22,6 @@ ARCH = ((1, 16, 1, 1), (None, 24, 2, 1), (None, 32, 3, 2), (None, 64, 4, 2),
 #: Rows ending each returned stage (after the stem): 16x16, 8x8, 4x4 and
 #: the last one, which also runs the 1x1 convolution to 1280 channels.
 STAGE_ENDS = (2, 3, 5, 7)
-
-
-def conv_bn(in_channels,
-            out_channels,
-            kernel_size,
-            stride=1,
-            groups=1,
-            relu=True):
-    layers = [
-        nn.Conv2d(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding=kernel_size // 2,
-            groups=groups,
-            bias=False),
-        nn.BatchNorm2d(out_channels)
-    ]
-    if relu:
-        layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 class InvertedResidual(nn.Module):
@@ -64,7 +41,7 @@ class InvertedResidual(nn.Module):
 
 
 @MODELS.register_module()
-class MobileNetV2CIFAR(BaseModule):
+class MobileNetV2CIFAR(CIFARBackbone):
     """MobileNetV2 backbone for MMPretrain classifiers on 32x32 images.
 
     Args:
@@ -86,13 +63,11 @@ class MobileNetV2CIFAR(BaseModule):
                  expand_ratio=6,
                  in_channels=3,
                  out_indices=(4, ),
-                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1, layer='_BatchNorm'))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+                 init_cfg=DEFAULT_INIT):
+        super().__init__(out_indices, 5, init_cfg)
         if widen_factor <= 0 or expand_ratio < 1:
             raise ValueError('widen_factor must be > 0 and expand_ratio >= 1,'
                              f' got {widen_factor}, {expand_ratio}')
-        self.out_indices = check_out_indices(out_indices, 5)
         channels = int(32 * widen_factor)
         self.stem = conv_bn(in_channels, channels, 3, stride=2)
         self.layers = nn.ModuleList()

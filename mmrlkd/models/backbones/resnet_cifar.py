@@ -7,37 +7,41 @@ stages to 64/128/256.
 """
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmrlkd.registry import MODELS
+from .cifar_base import DEFAULT_INIT, CIFARBackbone
+
+
+def projection(in_channels, out_channels, stride):
+    """1x1 conv-BN shortcut when the shape changes, else None."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+        nn.BatchNorm2d(out_channels))
 
 
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with a (projected when needed) shortcut."""
+    expansion = 1
 
-    def __init__(self, in_channels, out_channels, stride=1):
+    def __init__(self, in_channels, planes, stride=1):
         super().__init__()
         self.conv1 = nn.Conv2d(
-            in_channels, out_channels, 3, stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(
-            out_channels, out_channels, 3, 1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                nn.BatchNorm2d(out_channels))
+            in_channels, planes, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = projection(in_channels, planes, stride)
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
         out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + identity)
+        return F.relu(self.bn2(self.conv2(out)) + identity)
 
 
 @MODELS.register_module()
-class ResNetCIFAR(BaseModule):
+class ResNetCIFAR(CIFARBackbone):
     """CIFAR-style ResNet backbone for MMPretrain classifiers.
 
     Args:
@@ -60,15 +64,10 @@ class ResNetCIFAR(BaseModule):
                  base_channels=16,
                  in_channels=3,
                  out_indices=(3, ),
-                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1, layer='_BatchNorm'))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+                 init_cfg=DEFAULT_INIT):
+        super().__init__(out_indices, 4, init_cfg)
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f'depth must be 6n + 2 with n >= 1, got {depth}')
-        out_indices = tuple(out_indices)
-        if not out_indices or any(not 0 <= i <= 3 for i in out_indices):
-            raise ValueError(f'out_indices must be in 0..3, got {out_indices}')
-        self.out_indices = out_indices
         blocks_per_stage = (depth - 2) // 6
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False),
@@ -85,14 +84,3 @@ class ResNetCIFAR(BaseModule):
             self.stages.append(nn.Sequential(*blocks))
             channels = out_channels
         self.out_channels = channels
-
-    def forward(self, x):
-        outs = []
-        x = self.stem(x)
-        if 0 in self.out_indices:
-            outs.append(x)
-        for i, stage in enumerate(self.stages, start=1):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)

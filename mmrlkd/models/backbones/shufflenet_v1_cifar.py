@@ -15,11 +15,9 @@ about 0.95 M parameters on CIFAR-100.
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmrlkd.registry import MODELS
-from .channel_shuffle import channel_shuffle
-from .out_indices import check_out_indices
+from .cifar_base import DEFAULT_INIT, CIFARBackbone, channel_shuffle
 
 #: groups -> output channels of the three stages (paper Table 1, 1x).
 STAGE_CHANNELS = {
@@ -68,7 +66,7 @@ class ShuffleUnit(nn.Module):
 
 
 @MODELS.register_module()
-class ShuffleNetV1CIFAR(BaseModule):
+class ShuffleNetV1CIFAR(CIFARBackbone):
     """ShuffleNet V1 backbone for MMPretrain classifiers on 32x32 images.
 
     Args:
@@ -89,16 +87,14 @@ class ShuffleNetV1CIFAR(BaseModule):
                  num_blocks=(4, 8, 4),
                  in_channels=3,
                  out_indices=(3, ),
-                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1, layer='_BatchNorm'))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+                 init_cfg=DEFAULT_INIT):
+        super().__init__(out_indices, 4, init_cfg)
         if groups not in STAGE_CHANNELS:
             raise ValueError(f'groups must be one of {sorted(STAGE_CHANNELS)}'
                              f', got {groups}')
         if len(num_blocks) != 3 or min(num_blocks) < 1:
             raise ValueError(f'num_blocks must be 3 positive counts, got '
                              f'{num_blocks}')
-        self.out_indices = check_out_indices(out_indices, 4)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, STEM_CHANNELS, 1, bias=False),
             nn.BatchNorm2d(STEM_CHANNELS), nn.ReLU())
@@ -114,14 +110,3 @@ class ShuffleNetV1CIFAR(BaseModule):
                 channels = out_channels
             self.stages.append(nn.Sequential(*units))
         self.out_channels = channels
-
-    def forward(self, x):
-        outs = []
-        x = self.stem(x)
-        if 0 in self.out_indices:
-            outs.append(x)
-        for i, stage in enumerate(self.stages, start=1):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)

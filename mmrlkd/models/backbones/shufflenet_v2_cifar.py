@@ -13,11 +13,9 @@ channels; at 1x it has about 1.36 M parameters on CIFAR-100.
 """
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from mmrlkd.registry import MODELS
-from .channel_shuffle import channel_shuffle
-from .out_indices import check_out_indices
+from .cifar_base import DEFAULT_INIT, CIFARBackbone, channel_shuffle, conv_bn
 
 #: widen factor -> channels of the three stages and of the last convolution
 #: (paper Table 5).
@@ -28,28 +26,6 @@ ARCH_CHANNELS = {
     2.0: (244, 488, 976, 2048),
 }
 STEM_CHANNELS = 24
-
-
-def conv_bn(in_channels,
-            out_channels,
-            kernel_size=1,
-            stride=1,
-            groups=1,
-            relu=True):
-    layers = [
-        nn.Conv2d(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding=kernel_size // 2,
-            groups=groups,
-            bias=False),
-        nn.BatchNorm2d(out_channels)
-    ]
-    if relu:
-        layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 def depthwise_bn(channels, stride):
@@ -90,7 +66,7 @@ class DownUnit(nn.Module):
 
 
 @MODELS.register_module()
-class ShuffleNetV2CIFAR(BaseModule):
+class ShuffleNetV2CIFAR(CIFARBackbone):
     """ShuffleNet V2 backbone for MMPretrain classifiers on 32x32 images.
 
     Args:
@@ -111,15 +87,13 @@ class ShuffleNetV2CIFAR(BaseModule):
                  num_blocks=(3, 7, 3),
                  in_channels=3,
                  out_indices=(3, ),
-                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1, layer='_BatchNorm'))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+                 init_cfg=DEFAULT_INIT):
+        super().__init__(out_indices, 4, init_cfg)
         if float(widen_factor) not in ARCH_CHANNELS:
             raise ValueError(f'widen_factor must be one of '
                              f'{sorted(ARCH_CHANNELS)}, got {widen_factor}')
         if len(num_blocks) != 3 or min(num_blocks) < 0:
             raise ValueError(f'num_blocks must be 3 counts, got {num_blocks}')
-        self.out_indices = check_out_indices(out_indices, 4)
         *stage_channels, last = ARCH_CHANNELS[float(widen_factor)]
         self.stem = conv_bn(in_channels, STEM_CHANNELS)
         self.stages = nn.ModuleList()
@@ -132,15 +106,5 @@ class ShuffleNetV2CIFAR(BaseModule):
         self.conv_last = conv_bn(channels, last)
         self.out_channels = last
 
-    def forward(self, x):
-        outs = []
-        x = self.stem(x)
-        if 0 in self.out_indices:
-            outs.append(x)
-        for i, stage in enumerate(self.stages, start=1):
-            x = stage(x)
-            if i == len(self.stages):
-                x = self.conv_last(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+    def finish(self, x):
+        return self.conv_last(x)

@@ -10,10 +10,9 @@ last group runs at 4x4), and adds VGG-8: one convolution per group.
 """
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmrlkd.registry import MODELS
-from .out_indices import check_out_indices
+from .cifar_base import DEFAULT_INIT, CIFARBackbone
 
 #: depth -> convolutions in each of the five groups. The name counts the
 #: convolutions plus the paper's three fully connected layers (VGG-8: 5 + 3),
@@ -29,7 +28,7 @@ GROUP_WIDTHS = (64, 128, 256, 512, 512)
 
 
 @MODELS.register_module()
-class VGGCIFAR(BaseModule):
+class VGGCIFAR(CIFARBackbone):
     """VGG-BN backbone for MMPretrain classifiers on 32x32 images.
 
     Args:
@@ -48,13 +47,11 @@ class VGGCIFAR(BaseModule):
                  depth,
                  in_channels=3,
                  out_indices=(4, ),
-                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1, layer='_BatchNorm'))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+                 init_cfg=DEFAULT_INIT):
+        super().__init__(out_indices, 5, init_cfg)
         if depth not in CONVS_PER_GROUP:
             raise ValueError(f'depth must be one of {sorted(CONVS_PER_GROUP)}'
                              f', got {depth}')
-        self.out_indices = check_out_indices(out_indices, 5)
         self.stages = nn.ModuleList()
         channels = in_channels
         for num_convs, width in zip(CONVS_PER_GROUP[depth], GROUP_WIDTHS):

@@ -10,10 +10,9 @@ RepDistiller teacher checkpoints assume).
 """
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmrlkd.registry import MODELS
-from .out_indices import check_out_indices
+from .cifar_base import DEFAULT_INIT, CIFARBackbone
 
 
 class PreActBlock(nn.Module):
@@ -44,7 +43,7 @@ class PreActBlock(nn.Module):
 
 
 @MODELS.register_module()
-class WideResNetCIFAR(BaseModule):
+class WideResNetCIFAR(CIFARBackbone):
     """WRN-d-k backbone for MMPretrain classifiers.
 
     Args:
@@ -71,14 +70,12 @@ class WideResNetCIFAR(BaseModule):
                  drop_rate=0.0,
                  in_channels=3,
                  out_indices=(3, ),
-                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1, layer='_BatchNorm'))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+                 init_cfg=DEFAULT_INIT):
+        super().__init__(out_indices, 4, init_cfg)
         if depth < 10 or (depth - 4) % 6:
             raise ValueError(f'depth must be 6n + 4 with n >= 1, got {depth}')
         if widen_factor < 1:
             raise ValueError(f'widen_factor must be >= 1, got {widen_factor}')
-        self.out_indices = check_out_indices(out_indices, 4)
         blocks_per_group = (depth - 4) // 6
         self.stem = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         self.stages = nn.ModuleList()
@@ -95,15 +92,5 @@ class WideResNetCIFAR(BaseModule):
         self.final_norm = nn.BatchNorm2d(channels)
         self.out_channels = channels
 
-    def forward(self, x):
-        outs = []
-        x = self.stem(x)
-        if 0 in self.out_indices:
-            outs.append(x)
-        for i, stage in enumerate(self.stages, start=1):
-            x = stage(x)
-            if i == len(self.stages):
-                x = F.relu(self.final_norm(x))
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+    def finish(self, x):
+        return F.relu(self.final_norm(x))

@@ -9,7 +9,7 @@ from mmengine.registry import MODELS
 from mmrlkd.models.backbones import (VGGCIFAR, FourStageResNetCIFAR,
                                      MobileNetV2CIFAR, ShuffleNetV1CIFAR,
                                      ShuffleNetV2CIFAR, WideResNetCIFAR)
-from mmrlkd.models.backbones.channel_shuffle import channel_shuffle
+from mmrlkd.models.backbones.cifar_base import channel_shuffle
 
 ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
