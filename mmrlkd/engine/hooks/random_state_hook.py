@@ -58,9 +58,7 @@ def set_random_states(states):
 
 def _methods(value, names):
     """``value``'s (save, restore) methods of the protocol ``names``, or
-    None. ``getattr`` with a default swallows only AttributeError (what
-    ``nn.Module.__getattr__`` raises for a missing name); anything else an
-    object raises when asked for an attribute is a bug to see."""
+    None (``getattr`` swallows only AttributeError: other errors show)."""
     get, load = (getattr(value, name, None) for name in names)
     return (get, load) if callable(get) and callable(load) else None
 
@@ -186,17 +184,8 @@ def _will_save(hook, runner, by_epoch):
     """Whether ``hook`` saves at the end of this iteration (``by_epoch``
     False) or epoch: CheckpointHook's ``after_train_iter`` and
     ``after_train_epoch`` conditions (MMEngine 0.10.7), through its public
-    attributes and Hook's public helpers.
-
-    Why this restates them: the ranks must gather their states with a
-    collective *before* the save, and MMEngine gives no signal to every rank
-    before it. ``Runner.save_checkpoint`` is ``master_only``, so
-    ``before_save_checkpoint`` runs on rank 0 alone (a collective there
-    would hang), CheckpointHook has no public "will save" query, and once
-    it returns the checkpoint is written. Rank 0's own states are taken in
-    ``before_save_checkpoint`` itself, exactly when MMEngine saves; a
-    gather this rule misses shows as a warning there, and the checkpoint
-    then holds rank 0's states only.
+    attributes and Hook's public helpers. MMEngine has no public "will
+    save" query; :class:`RandomStateHook` says why the ranks must know.
     """
     if hook.by_epoch != by_epoch:
         return False
@@ -211,13 +200,8 @@ def _will_save(hook, runner, by_epoch):
 
 
 class _GatherBeforeCheckpoint(Hook):
-    """Gathers every rank's states just before a CheckpointHook saves.
-
-    Registered by :class:`RandomStateHook` one priority step before the
-    earliest CheckpointHook, so every hook of the stage that draws random
-    numbers (e.g. the agent's PPO update) has run. See :func:`_will_save`
-    for why it asks when the CheckpointHooks will save.
-    """
+    """Gathers every rank's states just before a CheckpointHook saves
+    (registered by :class:`RandomStateHook`)."""
 
     def __init__(self, owner):
         self.owner = owner
@@ -316,11 +300,10 @@ class RandomStateHook(Hook):
     priority = 'HIGHEST'
 
     def __init__(self):
-        self._loaded = False  # a checkpoint was loaded, not yet restored
-        self._resumed_states = None  # from that checkpoint
-        self._resumed_per_rank = None
-        self._training_states = None  # while a validation pass runs
-        self._validation_per_rank = None
+        # (states, every rank's states) of a checkpoint loaded, not yet
+        # restored; of training, while a validation pass runs.
+        self._resumed = None
+        self._validating = None
         self._gathered = None  # (step, every rank's states) to be saved
         self._companion = None
         self._others = {}  # the training data's objects, by name
@@ -337,27 +320,22 @@ class RandomStateHook(Hook):
     def before_train(self, runner):
         self._others = train_data_objects(runner)
 
-    @staticmethod
-    def _step(runner):
-        return runner.epoch, runner.iter
-
     def _states(self, runner, per_rank):
         return get_process_states(runner.model, per_rank, self._others)
 
     def _gather(self, runner):
         if get_world_size() > 1:
-            self._gathered = (self._step(runner),
+            self._gathered = ((runner.epoch, runner.iter),
                               all_gather_object(self._states(runner, True)))
 
     def before_save_checkpoint(self, runner, checkpoint):
-        if self._training_states is not None:
+        if self._validating is not None:
             # Inside validation (e.g. a best checkpoint): training's states.
-            states, per_rank = self._training_states, \
-                self._validation_per_rank
+            states, per_rank = self._validating
         else:
             states = self._states(runner, per_rank=False)
             step, per_rank = self._gathered or (None, None)
-            if step != self._step(runner):
+            if step != (runner.epoch, runner.iter):
                 per_rank = None
         if per_rank is None and get_world_size() > 1:
             runner.logger.warning(
@@ -369,16 +347,13 @@ class RandomStateHook(Hook):
             checkpoint[PER_RANK_KEY] = per_rank
 
     def after_load_checkpoint(self, runner, checkpoint):
-        self._loaded = True
-        self._resumed_states = checkpoint.get(STATE_KEY)
-        self._resumed_per_rank = checkpoint.get(PER_RANK_KEY)
+        self._resumed = (checkpoint.get(STATE_KEY),
+                         checkpoint.get(PER_RANK_KEY))
 
     def _restore_if_resumed(self, runner):
-        if not self._loaded:
+        if self._resumed is None:
             return
-        states, self._resumed_states = self._resumed_states, None
-        per_rank, self._resumed_per_rank = self._resumed_per_rank, None
-        self._loaded = False
+        (states, per_rank), self._resumed = self._resumed, None
         # Only a resume restores the loop's counters; load_from starts at 0.
         if runner.iter == 0:
             return
@@ -416,17 +391,15 @@ class RandomStateHook(Hook):
         self._restore_if_resumed(runner)
 
     def before_val(self, runner):
-        if self._training_states is not None:
+        if self._validating is not None:
             return
-        self._training_states = self._states(runner, per_rank=False)
+        states, per_rank = self._states(runner, per_rank=False), None
         if get_world_size() > 1 and any(
                 h.save_best for h in _checkpoint_hooks(runner)):
-            self._validation_per_rank = all_gather_object(
-                self._states(runner, per_rank=True))
+            per_rank = all_gather_object(self._states(runner, per_rank=True))
+        self._validating = (states, per_rank)
 
     def after_val(self, runner):
-        if self._training_states is not None:
-            set_process_states(runner.model, self._training_states,
-                               self._others)
-            self._training_states = None
-            self._validation_per_rank = None
+        if self._validating is not None:
+            set_process_states(runner.model, self._validating[0], self._others)
+            self._validating = None

@@ -8,8 +8,7 @@ from .srrl import SRRLLoss
 from .vid import VIDLoss
 
 __all__ = [
-    'DTKDLoss', 'dtkd_loss',
-    'InstanceDKDLoss', 'InstanceKDLoss', 'instance_dkd_loss',
-    'instance_kd_loss', 'MMPretrainCRDLoss', 'PKTLoss', 'pkt_loss',
-    'SPLoss', 'sp_loss', 'SRRLLoss', 'VIDLoss'
+    'DTKDLoss', 'dtkd_loss', 'InstanceDKDLoss', 'InstanceKDLoss',
+    'instance_dkd_loss', 'instance_kd_loss', 'MMPretrainCRDLoss', 'PKTLoss',
+    'pkt_loss', 'SPLoss', 'sp_loss', 'SRRLLoss', 'VIDLoss'
 ]

@@ -15,11 +15,10 @@ import torch.nn as nn
 
 from mmrlkd.registry import MODELS
 from .float32 import float32_loss
-from .instance_kd import instance_kd_loss
+from .instance_kd import (INSTANCE_REDUCTIONS, check_reduction,
+                          instance_kd_loss, reduce_instances)
 from .temperature import split_temperature
 from .warmup import check_warmup, linear_warmup_factor
-
-REDUCTIONS = ('none', 'batchmean', 'sum')
 
 
 @float32_loss
@@ -46,12 +45,8 @@ def dtkd_loss(preds_S,
     """
     dynamic = instance_kd_loss(preds_S, preds_T, temp_T, temp_S, 'none')
     vanilla = instance_kd_loss(preds_S, preds_T, tau, tau, 'none')
-    loss = alpha * dynamic.sum(1) + beta * vanilla.sum(1)
-    if reduction == 'none':
-        return loss
-    if reduction == 'sum':
-        return loss.sum()
-    return loss.mean()
+    return reduce_instances(alpha * dynamic.sum(1) + beta * vanilla.sum(1),
+                            reduction)
 
 
 @MODELS.register_module()
@@ -95,9 +90,7 @@ class DTKDLoss(nn.Module):
                  reduction='batchmean',
                  loss_weight=1.0):
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(
-                f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
+        check_reduction(reduction, INSTANCE_REDUCTIONS)
         if not tau > 0:
             raise ValueError(f'tau must be positive, got {tau}')
         check_warmup(warmup)

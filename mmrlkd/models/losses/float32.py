@@ -17,10 +17,8 @@ import torch
 
 def _autocast_may_be_on(device_type):
     """Whether autocast is on for ``device_type`` (``meta`` has none)."""
-    available = getattr(torch.amp, 'is_autocast_available', None)
-    if available is None:  # torch < 2.4: turn it off to be sure
-        return device_type in ('cpu', 'cuda')
-    return available(device_type) and torch.is_autocast_enabled(device_type)
+    return torch.amp.is_autocast_available(device_type) and \
+        torch.is_autocast_enabled(device_type)
 
 
 def _as_float32(value):

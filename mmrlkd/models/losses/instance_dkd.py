@@ -19,10 +19,9 @@ import torch.nn.functional as F
 
 from mmrlkd.registry import MODELS
 from .float32 import float32_loss
+from .instance_kd import INSTANCE_REDUCTIONS, check_reduction, reduce_instances
 from .temperature import as_instance_temperature, split_temperature
 from .warmup import check_warmup, linear_warmup_factor
-
-REDUCTIONS = ('none', 'batchmean', 'sum')
 
 # Stands in for the target logit when it must vanish from a softmax. Finite,
 # because with -inf the masked terms' backward computes 0 * nan = nan (that
@@ -76,11 +75,7 @@ def instance_dkd_loss(preds_S,
     tckd = (bin_T.exp() * (bin_T - bin_S)).sum(1)
     nckd = (rest_T.exp() * (rest_T - rest_S)).sum(1)
     loss = (alpha * tckd + beta * nckd) * (t_T * t_S).squeeze(1)
-    if reduction == 'none':
-        return loss
-    if reduction == 'sum':
-        return loss.sum()
-    return loss.mean()
+    return reduce_instances(loss, reduction)
 
 
 @MODELS.register_module()
@@ -118,9 +113,7 @@ class InstanceDKDLoss(nn.Module):
                  warmup=0,
                  warmup_by_epoch=True):
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(
-                f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
+        check_reduction(reduction, INSTANCE_REDUCTIONS)
         if tau <= 0:
             raise ValueError(f'tau must be positive, got {tau}')
         check_warmup(warmup)

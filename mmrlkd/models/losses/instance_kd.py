@@ -16,12 +16,21 @@ from .float32 import float32_loss
 from .temperature import as_instance_temperature, split_temperature
 
 REDUCTIONS = ('none', 'batchmean', 'sum', 'mean')
+#: Reductions of a loss with one term per instance (DKD, DTKD).
+INSTANCE_REDUCTIONS = ('none', 'batchmean', 'sum')
 
 
-def check_reduction(reduction):
-    if reduction not in REDUCTIONS:
+def check_reduction(reduction, choices=REDUCTIONS):
+    if reduction not in choices:
         raise ValueError(
-            f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
+            f'reduction must be one of {choices}, got {reduction!r}')
+
+
+def reduce_instances(loss, reduction):
+    """'none' (N,), 'sum' or 'batchmean' (the mean) of a per-instance loss."""
+    if reduction == 'none':
+        return loss
+    return loss.sum() if reduction == 'sum' else loss.mean()
 
 
 def reduce_elementwise(loss, reduction):
