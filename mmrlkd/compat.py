@@ -1,28 +1,10 @@
 """Make the pinned OpenMMLab stack work on torch 2; run on ``import mmrlkd``.
 
-Four things, all idempotent:
-
-1. :func:`check_environment` fails with one clear message when a package is
-   missing or outside the versions mmrlkd supports (mmcv 2.1.x with compiled
-   ops, mmengine 0.10.x, mmdet 3.3.x, mmpretrain 1.2.x, mmrazor 1.0.x), and
-   warns when a GPU is visible but mmcv has no CUDA ops.
-2. :func:`patch_mmrazor` lets mmrazor 1.0.0 import on torch >= 2 (mmrazor issue
-   #632): three torch quantization helpers were renamed, and mmrazor builds its
-   quantization backend configs at import time. Distillation never uses them,
-   so that module is replaced by an empty table. The patch itself is in the
-   top-level module :mod:`mmrlkd_shim`, whose import hook (installed with
-   mmrlkd as ``mmrlkd_shim.pth``) applies it wherever mmrazor is imported
-   first, e.g. in MMRazor's own tools; here it is applied for environments
-   without the hook (``MMRLKD_NO_SHIM=1``).
-3. :func:`patch_checkpoint_loading`: mmengine 0.10.7 calls ``torch.load``
-   without ``weights_only=False``; torch >= 2.6 then refuses its own
-   checkpoints (they pickle the message hub), so ``resume``, ``load_from`` and
-   a distiller's ``teacher_ckpt`` fail. We re-register mmengine's local and
-   HTTP checkpoint loaders with ``weights_only=False``, as mmengine's main
-   branch does since #1670 (the HTTP one still downloads on rank 0 first).
-   Only checkpoints are affected, not every ``torch.load`` in the process.
-4. :func:`mmrlkd.ops.set_ops_fallback_from_env`: with a GPU and an mmcv
-   built without CUDA ops, RoIAlign and NMS run on torchvision's kernels.
+:func:`apply` does four things, all idempotent: :func:`check_environment`
+(supported versions, mmcv's compiled ops), :func:`patch_mmrazor` (mmrazor
+1.0.0 on torch >= 2), :func:`patch_checkpoint_loading` (torch >= 2.6's
+``weights_only``) and :func:`mmrlkd.ops.set_ops_fallback_from_env` (RoIAlign
+and NMS on torchvision's kernels when mmcv has no CUDA ops).
 """
 import importlib.util
 import os
@@ -49,17 +31,17 @@ SETUP_HINT = 'Run `bash tools/setup_env.sh` to create a working environment.'
 _RAZOR_QUANT_MAPPING = mmrlkd_shim.RAZOR_QUANT_MAPPING
 
 
+def _supported_table():
+    return ', '.join(f'{name} >={low},<{high}'
+                     for name, (low, high) in SUPPORTED_VERSIONS.items())
+
+
 class IncompatibleEnvironmentError(ImportError):
     """The installed packages cannot run mmrlkd."""
 
 
 class EnvironmentWarning(UserWarning):
     """The installed packages run mmrlkd, but not all of it on this GPU."""
-
-
-def _supported_table():
-    return ', '.join(f'{name} >={low},<{high}'
-                     for name, (low, high) in SUPPORTED_VERSIONS.items())
 
 
 def _installed_version(package):
@@ -185,8 +167,12 @@ def check_environment():
 def patch_mmrazor():
     """Let ``import mmrazor.models`` and ``mmrazor.engine`` work on torch 2.
 
-    A no-op when the import hook of :mod:`mmrlkd_shim` patched mmrazor
-    already.
+    mmrazor 1.0.0 builds quantization backend configs at import time from
+    three torch helpers that torch 2 renamed (mmrazor issue #632);
+    distillation never uses them. The patch is in :mod:`mmrlkd_shim`, whose
+    import hook (``mmrlkd_shim.pth``) applies it wherever mmrazor is imported
+    first; this applies it where the hook is off (``MMRLKD_NO_SHIM=1``), and
+    is a no-op when the hook patched mmrazor already.
     """
     if _RAZOR_QUANT_MAPPING in sys.modules:
         return
@@ -200,19 +186,17 @@ def patch_mmrazor():
     mmrlkd_shim.patch_torch_for_mmrazor()
 
 
-def load_checkpoint_file(filename, map_location=None):
-    """``torch.load`` a trusted checkpoint, pickled objects included.
+def patch_checkpoint_loading():
+    """Re-register mmengine's local and HTTP loaders with full unpickling.
 
-    mmengine checkpoints hold pickled Python objects (message hub, config), so
-    they cannot be read with torch >= 2.6's ``weights_only=True`` default.
-    Only load checkpoints you trust, as with any pickle.
+    mmengine 0.10.7 calls ``torch.load`` without ``weights_only=False``, and
+    torch >= 2.6 then refuses mmengine's own checkpoints (they pickle the
+    message hub), so ``resume``, ``load_from`` and ``teacher_ckpt`` fail.
+    As mmengine's main branch does since #1670, its checkpoint loaders (and
+    no other ``torch.load``) read with ``weights_only=False``: only load
+    checkpoints you trust, as with any pickle.
     """
     import torch
-    return torch.load(filename, map_location=map_location, weights_only=False)
-
-
-def patch_checkpoint_loading():
-    """Re-register mmengine's local and HTTP loaders with full unpickling."""
     from mmengine.runner.checkpoint import CheckpointLoader
     if getattr(CheckpointLoader, '_mmrlkd_patched', False):
         return
@@ -221,7 +205,8 @@ def patch_checkpoint_loading():
         filename = os.path.expanduser(filename)
         if not os.path.isfile(filename):
             raise FileNotFoundError(f'checkpoint {filename} does not exist')
-        return load_checkpoint_file(filename, map_location)
+        return torch.load(
+            filename, map_location=map_location, weights_only=False)
 
     def load_from_http(filename,
                        map_location=None,
@@ -230,7 +215,6 @@ def patch_checkpoint_loading():
         # mmengine's loader plus weights_only=False: rank 0 downloads into
         # the hub cache while the other ranks wait, then they read that file
         # (else every rank of a torchrun job fetches the teacher at once).
-        import torch
         from mmengine.dist import get_dist_info
         from torch.hub import load_state_dict_from_url
 
@@ -289,10 +273,7 @@ def silence_known_warnings():
 def environment_summary():
     """One line per package with its version, for logs and bug reports."""
     import torch
-    names = [
-        'torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmpretrain',
-        'mmrazor'
-    ]
+    names = ['torch', 'torchvision', *list(SUPPORTED_VERSIONS)[1:]]
     from .ops import mmcv_has_cuda_ops, mode_from_env, ops_fallback_active
     lines = [f'{name}: {_installed_version(name)}' for name in names]
     ops = 'yes' if importlib.util.find_spec('mmcv._ext') else 'no'

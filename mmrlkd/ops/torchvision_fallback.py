@@ -13,14 +13,8 @@ the kernels), so those two calls are routed there:
   proposals, ``multiclass_nms``) -> ``torchvision.ops.nms``.
 
 Every other mmcv op, and ``RoIAlign(pool_mode='max')``, still goes to mmcv.
-
-Modes, from the ``MMRLKD_OPS_FALLBACK`` environment variable on
-``import mmrlkd`` or from :func:`set_ops_fallback`:
-
-- ``'auto'`` (default): route CUDA tensors when mmcv has no CUDA ops; on a
-  machine without a GPU, or with a CUDA build of mmcv, nothing is patched;
-- ``'off'`` (or ``0``): never route;
-- ``'always'``: route tensors on every device (tests on the CPU).
+The mode (:func:`set_ops_fallback`) comes from the ``MMRLKD_OPS_FALLBACK``
+environment variable on ``import mmrlkd``.
 """
 import functools
 import importlib
@@ -150,9 +144,10 @@ def set_ops_fallback(mode='auto'):
     """Route mmcv's RoIAlign and NMS to torchvision, or stop routing them.
 
     Args:
-        mode (str): ``'auto'``: CUDA tensors when mmcv has no CUDA ops (and a
-            GPU is visible); ``'off'`` (or ``'0'``): never; ``'always'``:
-            tensors on every device. Defaults to ``'auto'``.
+        mode (str): ``'auto'``: CUDA tensors when mmcv has no CUDA ops (on a
+            machine without a GPU, or with a CUDA build of mmcv, nothing is
+            patched); ``'off'`` (or ``'0'``): never; ``'always'``: tensors on
+            every device (tests on the CPU). Defaults to ``'auto'``.
 
     Returns:
         bool: Whether mmcv's ops are patched now.
