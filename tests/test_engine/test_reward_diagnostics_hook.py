@@ -339,7 +339,7 @@ def test_a_value_counts_once_even_when_it_repeats_and_a_full_buffer_warns():
             hub.update_scalar(REWARD_KEY, value)
         hook.after_train_iter(runner, 0)
     # 0.25 filled the buffer (3 values): 0.75 cannot be told apart.
-    assert hook._rewards == [0.5, 0.5, 0.25]
+    assert hook._window['rewards'] == [0.5, 0.5, 0.25]
     assert runner.logger.warning.call_count == 1
     assert 'cannot' in runner.logger.warning.call_args[0][0]
 

@@ -1,13 +1,7 @@
 """Per-epoch statistics of the RLKD reward, to measure its signal-to-noise.
 
-Issue 17 (item 2): the batch reward is the change of batch accuracy
-between two different batches, so batch-sampling noise may swamp what the
-temperatures did. This hook measures, from the scalars
-:class:`RLKDAgentHook` already logs, how noisy the reward is in a real run
-(its spread, and a lag-1 autocorrelation near -0.5, the signature of a
-difference of independent noises) and how much of it the agent's states
-and actions explain (the reward corrector's explained variance on
-episodes it has not trained on yet).
+The batch reward is the change of batch accuracy between two different
+batches, so batch-sampling noise may swamp what the temperatures did.
 """
 import json
 import math
@@ -100,22 +94,19 @@ class RewardDiagnosticsHook(Hook):
     (``corrector_heldout_prediction``) and that return
     (``corrector_target``); values not logged in this iteration (warm-up,
     skipped updates, calibration off) are not counted. At each window's
-    end it computes the rewards' count, mean, std and lag-1
-    autocorrelation and the corrector's held-out explained variance
-    ``1 - mean((target - prediction)^2) / var(target)``
-    (:func:`reward_statistics`): near 0, the states and temperatures
-    explain none of the reward; a lag-1 autocorrelation near -0.5 says
-    consecutive rewards share a noise term of opposite sign, i.e. the
-    reward is mostly the difference of two batches' sampling noise. They
-    are logged as ``train/rl/reward_epoch_<name>`` (``count``, ``mean``,
-    ``std``, ``lag1_autocorr``, ``explained_variance``; finite values
-    only), in one log line, and the main process appends the row as one
-    JSON line to ``<work_dir>/reward_diagnostics.jsonl`` (``epoch``,
-    ``iter``: the 1-based last iteration, and every statistic, NaN as
-    null). ``tools/analysis/reward_diagnostics.py`` prints the rows as a
-    table. It reads host floats only (the agent hook has already copied
-    them), draws no random numbers and touches neither the model nor the
-    agent, so adding it does not change training.
+    end it computes :func:`reward_statistics`: an explained variance near
+    0 says the states and temperatures explain none of the reward; a lag-1
+    autocorrelation near -0.5 says consecutive rewards share a noise term
+    of opposite sign, i.e. the reward is mostly the difference of two
+    batches' sampling noise. They are logged as
+    ``train/rl/reward_epoch_<name>`` (``count``, ``mean``, ``std``,
+    ``lag1_autocorr``, ``explained_variance``; finite values only), in one
+    log line, and the main process appends the row (``epoch``, ``iter``:
+    the 1-based last iteration, and every statistic, NaN as null) to
+    ``<work_dir>/reward_diagnostics.jsonl``, which
+    ``tools/analysis/reward_diagnostics.py`` prints as a table. It reads
+    host floats only, draws no random numbers and touches neither the
+    model nor the agent, so adding it does not change training.
 
     Args:
         interval (int, optional): Summarise every this many iterations
@@ -167,19 +158,18 @@ class RewardDiagnosticsHook(Hook):
             raise ValueError(f'filename must be a file name, got {filename!r}')
         self.interval = None if interval is None else int(interval)
         self.filename = filename
-        self._reset()
+        self._window = self._new_window()
         self._counts = {}  # each key's number of values before the iter
         self._uncountable = set()  # keys whose buffer is full
         self._loaded = None  # the window of the checkpoint loaded, if any
 
-    def _reset(self):
-        self._rewards, self._predictions, self._targets = [], [], []
-
-    def _window(self):
-        return dict(
-            rewards=list(self._rewards),
-            predictions=list(self._predictions),
-            targets=list(self._targets))
+    @staticmethod
+    def _new_window(saved=None):
+        """rewards, predictions, targets: empty, or a copy of ``saved``."""
+        return {
+            key: list((saved or {}).get(key, ()))
+            for key in ('rewards', 'predictions', 'targets')
+        }
 
     def _path(self, runner):
         return osp.join(runner.work_dir, self.filename)
@@ -189,17 +179,12 @@ class RewardDiagnosticsHook(Hook):
             runner.logger.warning(
                 f'RewardDiagnosticsHook: interval={self.interval} exceeds '
                 f'the {runner.max_iters} iterations: one row at the end')
-        self._reset()
         loaded, self._loaded = self._loaded, None
-        if runner.iter > 0:  # resumed (load_from starts at 0)
-            if loaded is None:
-                runner.logger.warning(
-                    'RewardDiagnosticsHook: the checkpoint has no open '
-                    'window: the current one restarts empty')
-            else:
-                self._rewards = list(loaded['rewards'])
-                self._predictions = list(loaded['predictions'])
-                self._targets = list(loaded['targets'])
+        if runner.iter > 0 and loaded is None:  # resumed (not load_from)
+            runner.logger.warning(
+                'RewardDiagnosticsHook: the checkpoint has no open '
+                'window: the current one restarts empty')
+        self._window = self._new_window(loaded if runner.iter > 0 else None)
         if not is_main_process():
             return
         path = self._path(runner)
@@ -243,18 +228,18 @@ class RewardDiagnosticsHook(Hook):
                          outputs=None):
         reward = self._new_value(runner, REWARD_KEY)
         if reward is not None:
-            self._rewards.append(reward)
+            self._window['rewards'].append(reward)
         prediction = self._new_value(runner, PREDICTION_KEY)
         target = self._new_value(runner, TARGET_KEY)
         if prediction is not None and target is not None:
-            self._predictions.append(prediction)
-            self._targets.append(target)
+            self._window['predictions'].append(prediction)
+            self._window['targets'].append(target)
         if self.interval is not None and \
                 (runner.iter + 1) % self.interval == 0:
             self._summarise(runner, runner.iter + 1)
 
     def before_save_checkpoint(self, runner, checkpoint):
-        checkpoint[STATE_KEY] = self._window()
+        checkpoint[STATE_KEY] = self._new_window(self._window)
 
     def after_load_checkpoint(self, runner, checkpoint):
         self._loaded = checkpoint.get(STATE_KEY)
@@ -268,9 +253,8 @@ class RewardDiagnosticsHook(Hook):
             self._summarise(runner, runner.iter)
 
     def _summarise(self, runner, last_iter):
-        stats = reward_statistics(self._rewards, self._predictions,
-                                  self._targets)
-        self._reset()
+        stats = reward_statistics(**self._window)
+        self._window = self._new_window()
         for name in LOGGED:
             if math.isfinite(stats[name]):
                 runner.message_hub.update_scalar(
