@@ -6,12 +6,6 @@ pipeline is cut in two: its leading ``Load*`` transforms (decoding; none for
 in-memory data sets such as CIFAR or DigitPairs) and the rest (augmentation
 and packing). A mixed slot decodes both of its images, blends them, and only
 then augments and packs the blend.
-
-The plan lives in shared memory (``Tensor.share_memory_``), one row per
-slot: DataLoader workers, which hold copies of the dataset made when they
-started (forked or unpickled), read the same memory, so a plan set in the
-main process before an epoch's iterator starts reaches them, persistent
-workers included, without restarting them.
 """
 import numpy as np
 import torch
@@ -63,10 +57,12 @@ class EfficientExplorationDataset:
             transforms whose class name starts with ``Load``.
 
     Note:
-        DataLoader workers hold copies of the dataset, but the plan is kept
-        in shared memory, which the copies share: a plan set between two
-        epochs (before the next epoch's iterator asks for samples) is what
-        every worker serves in that epoch, persistent workers included.
+        DataLoader workers hold copies of the dataset (forked or unpickled
+        when they started), but the plan is kept in shared memory
+        (``Tensor.share_memory_``), one row per slot, which the copies
+        share: a plan set between two epochs (before the next epoch's
+        iterator asks for samples) is what every worker serves in that
+        epoch, persistent workers included, without restarting them.
         Setting it while an epoch's samples are being loaded would mix two
         plans in that epoch. A plain ``pickle`` copy gets its own plan.
 

@@ -10,12 +10,9 @@ from .teacher_check_hook import TeacherCheckError, TeacherCheckHook
 from .temperature_dump_hook import TemperatureDumpHook
 
 __all__ = [
-    'CTKDCurriculumHook', 'EfficientExplorationHook', 'RLKDAgentHook',
-    'TemperatureDumpHook', 'cosine_lambda'
+    'CTKDCurriculumHook', 'EfficientExplorationHook', 'FiniteLossHook',
+    'LabelRangeError', 'LabelRangeHook', 'MTKDAgentHook', 'NonFiniteLossError',
+    'RandomStateHook', 'RewardDiagnosticsHook', 'RLKDAgentHook',
+    'TeacherCheckError', 'TeacherCheckHook', 'TemperatureDumpHook',
+    'cosine_lambda'
 ]
-__all__ += ['MTKDAgentHook']
-__all__ += ['RandomStateHook']
-__all__ += ['RewardDiagnosticsHook']
-__all__ += ['FiniteLossHook', 'NonFiniteLossError']
-__all__ += ['LabelRangeError', 'LabelRangeHook']
-__all__ += ['TeacherCheckError', 'TeacherCheckHook']

@@ -164,11 +164,6 @@ class EfficientExplorationHook(Hook):
         self._pending = []
 
     # ----------------------------------------------------------- helpers
-    @staticmethod
-    def _unwrapped(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
-
     def _dataset(self, runner):
         dataset = _find_exploration_dataset(runner.train_dataloader.dataset)
         if dataset is None:
@@ -205,15 +200,14 @@ class EfficientExplorationHook(Hook):
         offset = epoch - self.warmup
         return self.enabled and offset < self.explore_epochs
 
-    def _new_records(self, size):
-        nan = torch.full((size, ), float('nan'), dtype=torch.float64)
-        zeros = torch.zeros(size, dtype=torch.float64)
-        return dict(
-            latest=nan,
-            total=zeros.clone(),
-            count=zeros.clone(),
-            epoch_sum=zeros.clone(),
-            epoch_count=zeros.clone())
+    @staticmethod
+    def _new_records(size):
+        records = {
+            key: torch.zeros(size, dtype=torch.float64)
+            for key in ('total', 'count', 'epoch_sum', 'epoch_count')
+        }
+        records['latest'] = torch.full((size, ), float('nan')).double()
+        return records
 
     def scores(self):
         """Per-index ranking score (NaN: never seen unmixed)."""
@@ -259,10 +253,12 @@ class EfficientExplorationHook(Hook):
                 'EfficientExplorationHook: lam = 1 in the high-quality slots '
                 "changes no image; use mixed_slot='partner' to oversample "
                 'the high-quality instances without mixing')
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
         path = self.logits_module or ('architecture.head.fc' if hasattr(
-            self._unwrapped(runner), 'architecture') else 'head.fc')
+            model, 'architecture') else 'head.fc')
         try:
-            module = self._unwrapped(runner).get_submodule(path)
+            module = model.get_submodule(path)
         except AttributeError as error:
             raise ValueError(
                 f'EfficientExplorationHook: no student module {path!r} '

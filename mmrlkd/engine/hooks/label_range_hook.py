@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmrlkd.registry import HOOKS
+from .teacher_check_hook import named_teachers
 
 #: Wrappers that only repeat their ``dataset``'s samples.
 REPEATING_WRAPPERS = ('RepeatDataset', 'ClassBalancedDataset')
@@ -29,21 +30,18 @@ def head_class_counts(model):
     ``head``, a two-stage detector's ``roi_head.bbox_head``, a one-stage
     detector's ``bbox_head``.
     """
-    models = [('student', getattr(model, 'student', None))]
-    teachers = getattr(model, 'teachers', None)
-    if teachers is not None:
-        models += [(f'teacher {i}', t) for i, t in enumerate(teachers)]
-    models.append(('teacher', getattr(model, 'teacher', None)))
-    if models[0][1] is None:
-        models = [('model', model)]
+    models = [('model', model)]
+    if getattr(model, 'student', None) is not None:
+        models = [('student', model.student)] + [
+            (name, teacher) for name, teacher, _ in named_teachers(model)
+        ]
     counts = []
     for role, module in models:
         roi_head = getattr(module, 'roi_head', None)
         for where, head in (('head', getattr(module, 'head', None)),
                             ('roi_head.bbox_head',
                              getattr(roi_head, 'bbox_head', None)),
-                            ('bbox_head', getattr(module, 'bbox_head',
-                                                  None))):
+                            ('bbox_head', getattr(module, 'bbox_head', None))):
             num = getattr(head, 'num_classes', None)
             if isinstance(num, int):
                 counts.append((f'{role} {where}', num))
@@ -129,8 +127,9 @@ class LabelRangeHook(Hook):
                 logger='current')
             return
         fewest = min(num for _, num in self._heads)
-        bad = next(((index, label) for index, label in labels
-                    if not 0 <= label < fewest), None)
+        bad = next(((index, label)
+                    for index, label in labels if not 0 <= label < fewest),
+                   None)
         if bad is not None:
             self._check(bad[1], f'training sample {bad[0]}')
         heads = ', '.join(f'{where} {num}' for where, num in self._heads)

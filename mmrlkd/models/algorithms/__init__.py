@@ -4,6 +4,7 @@ from .sampled_roi_capture import SampledRoICapture
 from .student_roi_distill import StudentRoIDistill
 from .teacher_checkpoint import TeacherCheckpointError, load_teacher
 
-__all__ = ['RLKDDistill', 'SampledRoICapture', 'StudentRoIDistill']
-__all__ += ['MTKDRLDistill']
-__all__ += ['TeacherCheckpointError', 'load_teacher']
+__all__ = [
+    'MTKDRLDistill', 'RLKDDistill', 'SampledRoICapture', 'StudentRoIDistill',
+    'TeacherCheckpointError', 'load_teacher'
+]
