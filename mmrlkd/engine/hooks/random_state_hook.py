@@ -1,13 +1,10 @@
 """Every process's random states in every checkpoint, for exact resume.
 
 MMEngine seeds Python's ``random``, NumPy and torch once, when the Runner is
-built, and never saves their states. A resumed run therefore draws the
-agent's actions, PPO's minibatches and the data augmentation from a freshly
-seeded generator and drifts away from the uninterrupted run. A validation
-pass between epochs also consumes random numbers (the val DataLoader draws
-its base seed), which a resumed run does not replay. Under several processes
-each rank draws its own numbers and keeps its own RL episode, while MMEngine
-writes checkpoints from rank 0 alone.
+built, and never saves their states: a resumed run draws the agent's
+actions, PPO's minibatches and the data augmentation from a fresh seed, and
+does not replay what a validation pass drew. Under several processes each
+rank draws its own numbers, while MMEngine writes checkpoints from rank 0.
 """
 import random
 

@@ -4,11 +4,7 @@ MMRazor's ``SingleTeacherDistill`` runs a detector teacher's full loss pass:
 its own RPN, its own sampled RoIs, so row i of its RoI logits is another
 box than row i of the student's. mdistiller's detection recipe (the one the
 RLKD paper's COCO table follows) instead scores the student's sampled
-proposals with both RoI heads. Here the student trains as usual (RPN,
-sampling, RoI head); its sampled RoIs, RoI logits and labels are captured
-(:class:`SampledRoICapture`); the teacher only extracts its own FPN features
-and runs its RoI extractor and box head on exactly those RoIs, under
-``no_grad``. The aligned logits go to a :class:`RoITemperatureDistiller`.
+proposals with both RoI heads, as :class:`StudentRoIDistill` does.
 """
 import logging
 
