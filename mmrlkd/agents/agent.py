@@ -24,20 +24,27 @@ What makes it safe on GPUs and several processes (see
 ``shared/design.md``): it acts and learns in float32 with autocast off;
 everything it holds follows :meth:`RLKDAgent.to`; its random draws come
 from its own generator, seeded per process (:meth:`RLKDAgent.seed_for_rank`)
-so processes explore differently while :class:`AgentSync` keeps their
-networks identical; one host sync per update decides, for every process at
-once, whether to learn; diagnostics stay on the device.
+so processes explore differently; every process learns from the episodes
+of all processes, gathered in one collective and padded to a fixed
+capacity, by the same update, so their networks stay identical without a
+collective per optimizer step; one host read of the gathered headers
+decides, for every process at once, whether to learn; diagnostics stay on
+the device.
 """
 import contextlib
 import math
 
 import torch
 
-from .episode import Episode
+from .episode import HEADER, Episode, pack_episode, unpack_episodes
 from .optim import check_int
 from .rng import (generator_state, make_generator, moved_generator,
                   rank_seed, restore_generator)
-from .statistics import RunningMoments
+from .statistics import RunningMoments, masked_std
+
+#: Episodes are padded to a multiple of this many steps (see
+#: :meth:`RLKDAgent._gather`).
+CAPACITY_STEP = 32
 
 #: The agent's own diagnostics (PPO's are :data:`ppo.DIAGNOSTICS`).
 DIAGNOSTICS = ('corrector_loss', 'calibrated_reward_std',
@@ -148,10 +155,12 @@ class RLKDAgent:
         self.max_episode_length = max_episode_length
         self.reward_scale = RewardScale()
         self.skipped_updates = 0
-        self._sync = None
+        self.sync = None
+        self.capacity = 0
         self._seed = int(torch.randint(2**62, ())) if seed is None \
             else int(seed)
-        self._set_generator(make_generator(self.device, self._seed))
+        self.generator = make_generator(self.device, self._seed)
+        self._set_learn_generator(make_generator(self.device, self._seed))
 
     @property
     def device(self):
@@ -172,33 +181,24 @@ class RLKDAgent:
                               self.state_updater) if part is not None
         ]
 
-    @property
-    def sync(self):
-        """The :class:`AgentSync` of every optimizer (None: one process)."""
-        return self._sync
-
-    @sync.setter
-    def sync(self, sync):
-        self._sync = sync
-        for part in self._parts():
-            part.sync = sync
-
-    def _set_generator(self, generator):
-        self.generator = generator
+    def _set_learn_generator(self, generator):
+        self.learn_generator = generator
         if self.state_updater is not None:
             self.state_updater.generator = generator
 
     def seed_for_rank(self, rank):
-        """Reseed the agent's generator for process ``rank``.
+        """Reseed the acting generator for process ``rank``.
 
-        Every process builds its agent from the same seed; its random draws
-        must differ per process, or N processes explore like one.
+        Every process builds its agent from the same seed; its exploration
+        noise must differ per process, or N processes explore like one.
+        The learning generator (the state updater's noise) stays the same
+        on every process: they all run the same update.
         """
-        self._set_generator(
-            make_generator(self.device, rank_seed(self._seed, rank)))
+        self.generator = make_generator(self.device,
+                                        rank_seed(self._seed, rank))
 
     def get_rng_state(self):
-        """The agent's generator state (a CPU byte tensor) or None."""
+        """The acting generator's state (a CPU byte tensor) or None."""
         return generator_state(self.generator)
 
     def set_rng_state(self, state):
@@ -218,8 +218,9 @@ class RLKDAgent:
         for part in self._parts():
             part.to(device)
         self.reward_scale.moments.to(device)
-        self._set_generator(moved_generator(self.generator, device,
-                                            self._seed))
+        self.generator = moved_generator(self.generator, device, self._seed)
+        self._set_learn_generator(
+            moved_generator(self.learn_generator, device, self._seed))
         return self
 
     def policy_states(self, states):
@@ -243,14 +244,34 @@ class RLKDAgent:
         """
         with one_thread(states.device), full_precision(states.device):
             states = states.float()
-            policy_states = self.policy_states(states)
-            out = self.policy.act(policy_states, deterministic,
-                                  self.generator)
+            if deterministic:
+                noise = states.new_zeros(states.shape[:-1])
+            else:
+                noise = torch.randn(
+                    states.shape[:-1],
+                    generator=self.generator,
+                    dtype=states.dtype,
+                    device=states.device)
+            temperatures, episode = self.acting_step(states, noise)
+        return temperatures, episode
+
+    @torch.no_grad()
+    def acting_step(self, states, noise):
+        """:meth:`act` on given standard normal draws (N,): a pure function
+        of tensors, with no host read, that compiles whole
+        (``torch.compile(fullgraph=True)``) and can be captured."""
+        policy_states = self.policy_states(states)
+        out = self.policy.act_on_noise(policy_states, noise)
         temperatures = out.pop('temperatures')
         return temperatures, Episode(states, policy_states, **out)
 
     def learn(self, episode, batch_reward):
         """Train every part on one closed episode, in float32.
+
+        Under several processes, the episodes of all processes are
+        gathered once (:meth:`_gather`) and every process runs the same
+        update on all of them: the same math as averaging each step's
+        gradients over processes, without a collective per step.
 
         Args:
             episode (Episode): What :meth:`act` returned.
@@ -261,17 +282,18 @@ class RLKDAgent:
             dict[str, Tensor | float]: 0-dim diagnostics on the agent's
             device: :data:`DIAGNOSTICS` (NaN where a part is off), PPO's
             and, with the state updater, ``mask_{k}``, feature k's mean
-            mask; ``skipped`` is 1 when the episode or reward is empty or
-            not finite on any process (nothing trained);
-            ``skipped_updates`` counts those (a float).
+            mask; ``skipped`` is 1 when no process has a step to learn
+            from or some process's episode or reward is not finite
+            (nothing trained); ``skipped_updates`` counts those (a float).
         """
         device = episode.actions.device
         with one_thread(device), full_precision(device):
             episode = self._subsample(episode.map(lambda t: t.float()))
             reward = torch.as_tensor(
                 batch_reward, dtype=torch.float32, device=device).reshape(())
-            if self._agreed_can_learn(episode, reward):
-                diagnostics = self._learn(episode, reward)
+            batch = self._gather(episode, reward)
+            if batch is not None:
+                diagnostics = self._learn(batch, reward)
             else:
                 self.skipped_updates += 1
                 diagnostics = dict.fromkeys(DIAGNOSTICS, reward.new_full(
@@ -280,46 +302,50 @@ class RLKDAgent:
         diagnostics['skipped_updates'] = float(self.skipped_updates)
         return diagnostics
 
-    def _learn(self, episode, reward):
-        """Steps 1-4 of the module docstring on a checked episode."""
+    def _learn(self, batch, reward):
+        """Steps 1-4 of the module docstring on a checked
+        :class:`EpisodeBatch`."""
         nan = reward.new_full((), math.nan)
         diagnostics = dict.fromkeys(DIAGNOSTICS, nan)
-        num = len(episode)
-        temperatures = torch.sigmoid(episode.actions)  # normalised, [0, 1]
+        valid = batch.valid
+        lengths = batch.lengths.unsqueeze(-1).to(valid)
+        temperatures = torch.sigmoid(batch.actions)  # normalised, [0, 1]
 
         # 1. The reward, standardised.
         standardised, mean, std = self.reward_scale.standardise(reward)
         diagnostics['reward_std'] = std
 
-        # 2. Credit: each instance's share of the standardised reward.
+        # 2. Credit: each instance's share of the standardised reward (each
+        # episode's credit sums to it).
         if self.reward_corrector is not None:
             corrector = self.reward_corrector
             diagnostics.update(
-                corrector_loss=corrector.update(episode.states, temperatures,
-                                                standardised),
+                corrector_loss=corrector.update(batch.states, temperatures,
+                                                standardised, batch.lengths),
                 # Its prediction of this return before training on it, and
                 # the return: held-out pairs for the reward's explained
                 # variance (RewardDiagnosticsHook).
                 corrector_heldout_prediction=corrector.last_heldout_prediction,
                 corrector_target=standardised)
-            credit = corrector.redistribute(episode.states, temperatures,
-                                            standardised)
-            # Back in reward units: the mean is shared evenly, so the
-            # rewards sum to mean + std * standardised = G.
-            rewards = credit * std + mean / num
-            diagnostics['calibrated_reward_std'] = rewards.std() \
-                if num > 1 else torch.zeros_like(nan)
+            credit = corrector.redistribute(batch.states, temperatures,
+                                            standardised, batch.lengths)
+            # Back in reward units: the mean is shared evenly, so each
+            # episode's rewards sum to mean + std * standardised = G.
+            rewards = (credit * std + mean / lengths.clamp_min(1)) * valid
+            diagnostics['calibrated_reward_std'] = masked_std(
+                rewards, valid)
         else:
             # The "w/o calibration" ablation: the reward on the last step.
-            credit = standardised.expand(num) / num
-            rewards = torch.zeros_like(episode.actions)
-            rewards[-1] = reward
+            credit = standardised * valid / lengths.clamp_min(1)
+            last = (lengths.long() - 1).clamp_min(0)
+            rewards = torch.zeros_like(valid).scatter(
+                -1, last, reward.expand(last.shape)) * valid
 
         # 3. The state mask, on each instance's credit in units of one
         # instance's typical share.
         if self.state_updater is not None:
-            terms = self.state_updater.update(episode.states, temperatures,
-                                              credit * math.sqrt(num))
+            terms = self.state_updater.update(batch.states, temperatures,
+                                              credit * lengths.sqrt(), valid)
             diagnostics.update(
                 state_updater_loss=terms['loss'],
                 state_updater_mse=terms['mse'],
@@ -330,26 +356,51 @@ class RLKDAgent:
 
         # 4. PPO on the per-instance rewards.
         diagnostics.update(
-            self.updater.update(episode.policy_states, episode.actions,
-                                episode.log_probs, episode.values, rewards))
+            self.updater.update(batch.policy_states, batch.actions,
+                                batch.log_probs, batch.values, rewards,
+                                valid))
         return diagnostics
 
-    def _agreed_can_learn(self, episode, reward):
-        """Whether every process has a non-empty, finite episode and reward.
+    def _gather(self, episode, reward):
+        """Every process's episode, padded to the agent's capacity, or None
+        when some process's episode or reward is not finite, or no process
+        has a step.
 
-        One host sync (and one all-reduce across processes), so that all
-        processes skip together: learning enters collectives.
+        One collective (:meth:`AgentSync.gather`, none when alone) and one
+        host read of the gathered headers, so that all processes decide
+        alike: learning must not split them. The capacity only grows (to
+        the longest episode seen, rounded up to ``CAPACITY_STEP``): the
+        gathered shapes stay the same from one update to the next. When an
+        episode outgrows it, every process sees so in the headers and
+        gathers again at the new capacity (the first update does so too).
         """
         if len(episode):
             fields = (episode.states, episode.policy_states, episode.actions,
                       episode.log_probs, episode.values, reward)
-            ok = torch.stack([torch.isfinite(t).all() for t in fields]).all()
+            finite = torch.stack([torch.isfinite(t).all()
+                                  for t in fields]).all()
         else:
-            ok = torch.zeros((), dtype=torch.bool, device=reward.device)
-        ok = ok.float().reshape(1)
-        if self.sync is not None:
-            ok = self.sync.agree(ok)
-        return bool(ok.item() > 0)
+            finite = torch.isfinite(reward)
+        if self.sync is None or not self.sync.active:
+            # Alone, the capacity follows this episode without a look.
+            self._grow_capacity(len(episode))
+        while True:
+            row = pack_episode(episode, self.capacity, finite)
+            rows = row.unsqueeze(0) if self.sync is None else \
+                self.sync.gather(row)
+            headers = rows[:, :HEADER].tolist()  # the one host read
+            longest = max(int(length) for _, length in headers)
+            if longest <= self.capacity:
+                break
+            self._grow_capacity(longest)
+        if not all(ok > 0 for ok, _ in headers) or longest == 0:
+            return None
+        return unpack_episodes(rows, self.capacity, self.policy.state_dim)
+
+    def _grow_capacity(self, length):
+        """Room for an episode of ``length`` steps (it never shrinks)."""
+        needed = -(-length // CAPACITY_STEP) * CAPACITY_STEP
+        self.capacity = max(self.capacity, needed)
 
     def _subsample(self, episode):
         """At most ``max_episode_length`` random steps, in their order."""
@@ -372,7 +423,8 @@ class RLKDAgent:
             reward_count=moments.count,
             skipped_updates=self.skipped_updates,
             seed=self._seed,
-            rng_state=self.get_rng_state())
+            rng_state=self.get_rng_state(),
+            learn_rng_state=generator_state(self.learn_generator))
         if self.reward_corrector is not None:
             state['reward_corrector'] = self.reward_corrector.state_dict()
         if self.state_updater is not None:
@@ -412,7 +464,11 @@ class RLKDAgent:
         self.skipped_updates = state.get('skipped_updates', 0)
         if 'seed' in state:
             self._seed = state['seed']
-            self._set_generator(make_generator(self.device, self._seed))
+            self.generator = make_generator(self.device, self._seed)
+        # Saved before learning had its own generator: seeded alike on
+        # every process, which is all the update needs.
+        self._set_learn_generator(make_generator(self.device, self._seed))
+        restore_generator(self.learn_generator, state.get('learn_rng_state'))
         if not self.set_rng_state(state.get('rng_state')):
             missing.append('rng_state')
         # Everything the state brought lands where the networks are.

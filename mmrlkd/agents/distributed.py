@@ -87,6 +87,37 @@ class AgentSync:
         self.collectives += 1
         return values
 
+    def gather(self, row):
+        """Every process's ``row`` (1-D, the same size everywhere), stacked
+        in rank order: shape (world size, len(row)), in one collective."""
+        if not self.active:
+            return row.unsqueeze(0)
+        rows = row.new_empty(self.world_size * row.shape[0])
+        # all_gather_single is the newer name (newer torch deprecates the
+        # other); both take the same arguments.
+        gather = getattr(torch_dist, 'all_gather_single',
+                         torch_dist.all_gather_into_tensor)
+        gather(rows, row, group=self.group)
+        self.collectives += 1
+        return rows.view(self.world_size, -1)
+
+    def check_identical(self, modules, src=0):
+        """Whether every process holds ``src``'s parameters, bit for bit;
+        if not, ``src``'s are broadcast. One gather (and the broadcasts on a
+        mismatch): for an occasional check, e.g. once an epoch.
+        """
+        if not self.active:
+            return True
+        flat = torch.cat([
+            t.detach().reshape(-1).float() for module in modules
+            for t in module.state_dict().values()
+        ])
+        rows = self.gather(flat)
+        identical = bool((rows == rows[src]).all().item())
+        if not identical:
+            self.broadcast_(modules, src)
+        return identical
+
     def average_gradients(self, params, weight=1.0):
         """Replace gradients by their weighted mean over processes.
 

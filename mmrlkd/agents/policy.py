@@ -119,16 +119,23 @@ class TemperaturePolicy(nn.Module):
             the actions), ``values`` and ``temperatures``, each of shape
             (N,); the first three are an :class:`Episode`'s fields.
         """
-        mu, log_std = self._mean_and_log_std(states)
         if deterministic:
-            action = mu
+            noise = states.new_zeros(states.shape[:-1])
         else:
             noise = torch.randn(
-                mu.shape,
+                states.shape[:-1],
                 generator=generator,
-                dtype=mu.dtype,
-                device=mu.device)
-            action = mu + log_std.exp() * noise
+                dtype=states.dtype,
+                device=states.device)
+        return self.act_on_noise(states, noise)
+
+    @torch.no_grad()
+    def act_on_noise(self, states, noise):
+        """:meth:`act` given the standard normal draws ``noise`` (N,) (zeros:
+        the mean action): a pure function of tensors, so it compiles and
+        captures whole (the generator stays outside)."""
+        mu, log_std = self._mean_and_log_std(states)
+        action = mu + log_std.exp() * noise
         return dict(
             actions=action,
             log_probs=self._log_prob(action, mu, log_std),

@@ -28,7 +28,12 @@ DIAGNOSTICS = ('policy_loss', 'value_loss', 'entropy', 'old_approx_kl',
                'advantage_mean', 'return_mean', 'actor_lr', 'skipped')
 
 
-def clipped_surrogate_loss(ratio, advantages, clip_coef):
+def weighted_mean(values, weights=None):
+    """``sum(w * x)`` for weights that sum to 1, else the plain mean."""
+    return values.mean() if weights is None else (values * weights).sum()
+
+
+def clipped_surrogate_loss(ratio, advantages, clip_coef, weights=None):
     """PPO's clipped policy loss.
 
     ``pg_loss = mean(max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)))``,
@@ -38,19 +43,36 @@ def clipped_surrogate_loss(ratio, advantages, clip_coef):
         ratio (Tensor): pi_new(a|s) / pi_old(a|s), shape (N,).
         advantages (Tensor): Advantage estimates, shape (N,).
         clip_coef (float): The clip range epsilon.
+        weights (Tensor, optional): Each step's weight in the mean (they
+            sum to 1; 0 on padding). Defaults to equal weights.
 
     Returns:
         Tensor: ``pg_loss``, a scalar with gradient.
     """
     pg_loss1 = -advantages * ratio
     pg_loss2 = -advantages * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)
-    return torch.max(pg_loss1, pg_loss2).mean()
+    return weighted_mean(torch.max(pg_loss1, pg_loss2), weights)
 
 
-def clipped_fraction(ratio, clip_coef):
+def clipped_fraction(ratio, clip_coef, weights=None):
     """The share of ratios outside ``[1 - eps, 1 + eps]`` (no gradient)."""
     with torch.no_grad():
-        return ((ratio - 1.0).abs() > clip_coef).float().mean()
+        return weighted_mean(((ratio - 1.0).abs() > clip_coef).float(),
+                             weights)
+
+
+def standardised_advantages(advantages, valid):
+    """Each episode's advantages standardised over its own steps.
+
+    ``(A - mean) / (std + 1e-8)`` per row of (E, C), over the row's valid
+    steps (unbiased std); a one-step episode keeps its advantage.
+    """
+    counts = valid.sum(-1, keepdim=True)
+    mean = (advantages * valid).sum(-1, keepdim=True) / counts.clamp_min(1)
+    centred = (advantages - mean) * valid
+    std = (centred.square().sum(-1, keepdim=True) /
+           (counts - 1).clamp_min(1)).sqrt()
+    return torch.where(counts > 1, centred / (std + 1e-8), advantages)
 
 
 class PPOUpdater:
@@ -82,8 +104,6 @@ class PPOUpdater:
             official code's constant rate).
 
     Attributes:
-        sync (AgentSync, optional): Averages each step's gradients over
-            processes (one flat bucket); None in a single process.
         total_updates (int, optional): The horizon of ``anneal_lr``, set by
             the owner that knows the run's length (``RLKDAgentHook`` from the
             Runner's iterations) before the first update.
@@ -122,7 +142,6 @@ class PPOUpdater:
         self.actor_lr = actor_lr
         self.total_updates = None
         self.num_updates = 0
-        self.sync = None
         self.actor_params = policy.actor_parameters()
         self.critic_params = policy.critic_parameters()
         self.optimizer = adam([
@@ -153,54 +172,67 @@ class PPOUpdater:
         frac = max(0.0, 1.0 - self.num_updates / self.total_updates)
         return frac * self.actor_lr
 
-    def _step(self, loss, groups, weight):
+    def _step(self, loss, groups):
         """One backward of ``loss`` and one step of the ``groups`` it
-        reaches: averaged over processes (one bucket), clipped per group."""
+        reaches, clipped per group."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for group in groups for p in group]
-        if self.sync is not None:
-            self.sync.average_gradients(params, weight)
         if self.max_grad_norm is not None:
             for group in groups:
                 nn.utils.clip_grad_norm_(
                     group, self.max_grad_norm, foreach=True)
         self.optimizer.step()
 
-    def update(self, states, actions, old_log_probs, values, rewards):
-        """Run the actor and critic epochs on one terminal episode.
+    def update(self,
+               states,
+               actions,
+               old_log_probs,
+               values,
+               rewards,
+               valid=None):
+        """Run the actor and critic epochs on terminal episodes.
 
-        The caller vouches that the episode is not empty and every input is
-        finite on every process (:meth:`RLKDAgent.learn` agrees on that for
-        all processes at once); nothing here waits for the device.
+        The caller vouches that some step is valid and every input is
+        finite (:meth:`RLKDAgent.learn` checks that for all processes at
+        once); nothing here waits for the device.
 
         Args:
-            states (Tensor): What the policy acted on, shape (T, D).
-            actions (Tensor): Pre-squash actions, shape (T,).
-            old_log_probs (Tensor): Log-probs at acting time, shape (T,).
-            values (Tensor): Critic values at acting time, shape (T,).
-            rewards (Tensor): Per-step rewards, shape (T,).
+            states (Tensor): What the policy acted on, shape (T, D), or
+                (E, T, D) for E episodes padded to T steps.
+            actions (Tensor): Pre-squash actions, shape (T,) or (E, T).
+            old_log_probs (Tensor): Log-probs at acting time, likewise.
+            values (Tensor): Critic values at acting time, likewise.
+            rewards (Tensor): Per-step rewards, likewise.
+            valid (Tensor, optional): 1.0 on steps, 0.0 on padding, the
+                shape of ``rewards``. Defaults to every step valid.
 
         Returns:
             dict[str, Tensor]: The :data:`DIAGNOSTICS`, 0-dim on the
             policy's device (``skipped`` is 0).
         """
-        num = rewards.shape[0]
-        if states.shape[:1] != rewards.shape or any(
+        if states.shape[:-1] != rewards.shape or any(
                 t.shape != rewards.shape
                 for t in (actions, old_log_probs, values)):
-            raise ValueError('states (T, D), actions, old_log_probs, values '
-                             'and rewards (T,) must agree on T')
+            raise ValueError('states (.., T, D), actions, old_log_probs, '
+                             'values and rewards (.., T) must agree on T')
+        if rewards.dim() == 1:
+            states, actions, old_log_probs, values, rewards = (
+                t.unsqueeze(0)
+                for t in (states, actions, old_log_probs, values, rewards))
+            valid = None if valid is None else valid.unsqueeze(0)
+        if valid is None:
+            valid = torch.ones_like(rewards)
+        # Each step's weight in the losses: the mean over all valid steps
+        # (under several processes, the mean over the union of their
+        # episodes, as one episode of all their instances would give).
+        weights = valid / valid.sum()
         actor_lr = self.current_actor_lr()
         self.actor_group['lr'] = actor_lr
         self.num_updates += 1
 
-        advantages, returns = compute_gae(rewards, values, self.gamma,
-                                          self.gae_lambda)
-        b_advantages = advantages
-        if num > 1:
-            b_advantages = (advantages - advantages.mean()) / (
-                advantages.std() + 1e-8)
+        advantages, returns = compute_gae(rewards * valid, values * valid,
+                                          self.gamma, self.gae_lambda)
+        b_advantages = standardised_advantages(advantages, valid)
 
         # Each epoch: the actor's clipped surrogate on the standardised
         # advantages plus the critic's regression on the GAE returns.
@@ -214,18 +246,20 @@ class PPOUpdater:
                                                 actions) - old_log_probs
                 ratio = logratio.exp()
                 pg_loss = clipped_surrogate_loss(ratio, b_advantages,
-                                                 self.clip_coef)
+                                                 self.clip_coef, weights)
                 if epoch == self.actor_epochs - 1:  # diagnostics: once
                     with torch.no_grad():
-                        old_approx_kl = (-logratio).mean()
-                        approx_kl = ((ratio - 1) - logratio).mean()
+                        old_approx_kl = weighted_mean(-logratio, weights)
+                        approx_kl = weighted_mean((ratio - 1) - logratio,
+                                                  weights)
                         clip_fraction = clipped_fraction(
-                            ratio, self.clip_coef)
+                            ratio, self.clip_coef, weights)
                 loss, groups = pg_loss, [self.actor_params]
             if epoch < self.critic_epochs:
-                v_loss = (self.policy.value(states) - returns).square().mean()
+                v_loss = weighted_mean(
+                    (self.policy.value(states) - returns).square(), weights)
                 loss, groups = loss + v_loss, groups + [self.critic_params]
-            self._step(loss, groups, num)
+            self._step(loss, groups)
 
         diagnostics = self.skipped_diagnostics()
         diagnostics.update(
@@ -234,10 +268,10 @@ class PPOUpdater:
             old_approx_kl=old_approx_kl,
             approx_kl=approx_kl,
             clip_fraction=clip_fraction,
-            explained_variance=explained_variance(values, returns).to(
-                reference),
-            advantage_mean=advantages.mean(),
-            return_mean=returns.mean(),
+            explained_variance=explained_variance(values, returns,
+                                                  weights).to(reference),
+            advantage_mean=weighted_mean(advantages, weights),
+            return_mean=weighted_mean(returns, weights),
             actor_lr=reference + actor_lr,
             skipped=reference)
         return diagnostics

@@ -27,7 +27,7 @@ from collections import deque
 
 import torch
 import torch.nn as nn
-from torch.nn.utils.rnn import pad_sequence
+import torch.nn.functional as F
 
 from .optim import adam, check_int, check_range, move_optimizer
 
@@ -71,17 +71,20 @@ def return_decomposition_loss(predictions,
         last_prediction = predictions[..., -1]
         aux = errors.mean(-1)
     else:
-        last_prediction = predictions.gather(-1, (lengths -
-                                                  1).unsqueeze(-1)).squeeze(-1)
+        last_prediction = predictions.gather(
+            -1, (lengths - 1).clamp_min(0).unsqueeze(-1)).squeeze(-1)
         steps = torch.arange(predictions.shape[-1], device=lengths.device)
         valid = steps < lengths.unsqueeze(-1)
-        aux = (errors * valid).sum(-1) / lengths
+        aux = (errors * valid).sum(-1) / lengths.clamp_min(1)
     final = (last_prediction - episode_return).square()
     loss = final_weight * final + aux_weight * aux
     return loss.mean() if reduction == 'mean' else loss
 
 
-def redistribute_return(predictions, episode_return, initial_prediction=0.0):
+def redistribute_return(predictions,
+                        episode_return,
+                        initial_prediction=0.0,
+                        lengths=None):
     """Per-step rewards from return predictions that sum to the return.
 
     ``r_t = g_t - g_{t-1}`` with ``g_{-1}`` the prediction before any step
@@ -90,24 +93,31 @@ def redistribute_return(predictions, episode_return, initial_prediction=0.0):
     N steps, so ``sum_t r_t = G`` exactly.
 
     Args:
-        predictions (Tensor): g_t of shape (N,), N >= 1.
-        episode_return (Tensor | float): G.
+        predictions (Tensor): g_t of shape (N,), N >= 1, or (E, N) for E
+            episodes padded to N steps (constant past each one's end).
+        episode_return (Tensor | float): G (the same for every episode).
         initial_prediction (Tensor | float): g_{-1}. Defaults to 0.0.
+        lengths (Tensor, optional): Steps of each of the E episodes; the
+            padding gets 0. Defaults to all N.
 
     Returns:
-        Tensor: Rewards of shape (N,), detached.
+        Tensor: Rewards of the predictions' shape, detached.
     """
     with torch.no_grad():
         predictions = predictions.detach()
-        previous = torch.cat([
-            torch.as_tensor(
-                initial_prediction,
-                dtype=predictions.dtype,
-                device=predictions.device).reshape(1), predictions[:-1]
-        ])
+        initial = torch.as_tensor(
+            initial_prediction,
+            dtype=predictions.dtype,
+            device=predictions.device).expand(predictions.shape[:-1] + (1, ))
+        previous = torch.cat([initial, predictions[..., :-1]], dim=-1)
         rewards = predictions - previous
-        residual = episode_return - rewards.sum()
-        return rewards + residual / predictions.shape[0]
+        residual = episode_return - rewards.sum(-1, keepdim=True)
+        if lengths is None:
+            return rewards + residual / predictions.shape[-1]
+        steps = torch.arange(predictions.shape[-1], device=lengths.device)
+        valid = (steps < lengths.unsqueeze(-1)).to(predictions.dtype)
+        share = residual / lengths.clamp_min(1).unsqueeze(-1)
+        return rewards + share * valid
 
 
 class ReturnDecompositionNet(nn.Module):
@@ -158,7 +168,8 @@ class ReturnDecompositionNet(nn.Module):
             steps = torch.arange(
                 contributions.shape[-1], device=contributions.device)
             contributions = contributions * (steps < lengths.unsqueeze(-1))
-            norm = lengths.to(contributions.dtype).sqrt().unsqueeze(-1)
+            norm = lengths.clamp_min(1).to(
+                contributions.dtype).sqrt().unsqueeze(-1)
         return self.baseline + contributions.cumsum(-1) / norm
 
 
@@ -189,8 +200,6 @@ class RewardCorrector:
         aux_weight (float): w2 of eq. (11). Defaults to 0.5.
 
     Attributes:
-        sync (AgentSync, optional): Averages each step's gradients over
-            processes; None in a single process.
         last_heldout_prediction (Tensor, optional): The final prediction
             ``g_{N-1}`` of the latest episode's return, made by
             :meth:`update` before any step on it (0-dim, detached, in the
@@ -220,7 +229,6 @@ class RewardCorrector:
         self.replay = deque(maxlen=int(replay_size))
         self.final_weight = final_weight
         self.aux_weight = aux_weight
-        self.sync = None
         self.last_heldout_prediction = None
         self.params = list(self.network.parameters())
         self.optimizer = adam(self.params, lr)
@@ -250,65 +258,86 @@ class RewardCorrector:
                                                       reduction)
 
     def _replay_batch(self):
-        """The replayed episodes padded to one (E, N, ...) batch."""
-        states, temperatures, returns = zip(*self.replay)
-        lengths = [len(t) for t in temperatures]
-        if len(set(lengths)) == 1:
-            return (torch.stack(states), torch.stack(temperatures),
-                    torch.stack(returns), None)
-        # Made on the device from the shapes: no host-to-device copy.
-        lengths = torch.stack(
-            [torch.ones_like(t, dtype=torch.long).sum() for t in temperatures])
-        return (pad_sequence(states, batch_first=True),
-                pad_sequence(temperatures,
-                             batch_first=True), torch.stack(returns), lengths)
+        """The replayed episodes padded to one (E, N, ...) batch, with their
+        returns (E,) and lengths (E,)."""
+        capacity = max(entry[1].shape[-1] for entry in self.replay)
+        states, temperatures, returns, lengths = [], [], [], []
+        for entry_states, entry_temperatures, entry_return, entry_lengths \
+                in self.replay:
+            pad = capacity - entry_temperatures.shape[-1]
+            states.append(F.pad(entry_states, (0, 0, 0, pad)))
+            temperatures.append(F.pad(entry_temperatures, (0, pad)))
+            returns.append(entry_return.expand(entry_lengths.shape))
+            lengths.append(entry_lengths)
+        return (torch.cat(states), torch.cat(temperatures), torch.cat(returns),
+                torch.cat(lengths))
 
-    def update(self, states, temperatures, episode_return):
-        """Train on the replay after adding this episode.
+    def update(self, states, temperatures, episode_return, lengths=None):
+        """Train on the replay after adding this episode (or episodes).
 
         Args:
-            states (Tensor): Shape (N, D), N >= 1.
-            temperatures (Tensor): Normalised temperatures, shape (N,).
-            episode_return (Tensor | float): G of the episode.
+            states (Tensor): Shape (N, D), N >= 1, or (E, N, D) for E
+                episodes of the same return (one per process) padded to N.
+            temperatures (Tensor): Normalised temperatures, shape (N,) or
+                (E, N).
+            episode_return (Tensor | float): G of the episode(s).
+            lengths (Tensor, optional): Steps of each of the E episodes.
+                Defaults to all N.
 
         Returns:
-            Tensor: This episode's loss before any step (0-dim), i.e. on an
-            episode the network has not seen; its final prediction of G
-            from before that step is kept in ``last_heldout_prediction``.
+            Tensor: This episode's loss before any step (0-dim; the mean
+            over its E episodes), i.e. on an episode the network has not
+            seen; its final prediction of G from before that step is kept
+            in ``last_heldout_prediction``.
         """
+        if states.dim() == 2:
+            states, temperatures = states.unsqueeze(0), temperatures.unsqueeze(
+                0)
+        if lengths is None:
+            lengths = torch.full(states.shape[:1], states.shape[1],
+                                 dtype=torch.long, device=states.device)
         episode_return = torch.as_tensor(
             episode_return, dtype=states.dtype,
             device=states.device).detach().reshape(())
         self.replay.append((states.detach().clone(),
-                            temperatures.detach().clone(), episode_return))
+                            temperatures.detach().clone(), episode_return,
+                            lengths.clone()))
         batch = self._replay_batch()
+        # Episodes with no step (a process that saw no batch) weigh 0.
+        weights = (batch[3] > 0).to(states.dtype)
+        weights = weights / weights.sum().clamp_min(1)
+        new = slice(weights.shape[0] - lengths.shape[0], None)
         episode_loss = None
-        for _ in range(self.epochs):
+        for _ in range(max(self.epochs, 1)):
             predictions, losses = self._predictions_and_loss(
                 *batch, reduction='none')
             if episode_loss is None:
-                episode_loss = losses[-1].detach()
-                # Padding adds nothing to the cumulative sum, so the last
-                # column holds each episode's final prediction g_{N-1}.
-                self.last_heldout_prediction = predictions[-1, -1].detach()
+                # This episode's, before any step on it. Padding adds
+                # nothing to the cumulative sum, so the last column holds
+                # each episode's final prediction g_{N-1}.
+                share = weights[new] / weights[new].sum().clamp_min(1e-12)
+                episode_loss = (losses[new] * share).sum().detach()
+                self.last_heldout_prediction = (predictions[new, -1] *
+                                                share).sum().detach()
+            if not self.epochs:
+                break
             self.optimizer.zero_grad()
-            losses.mean().backward()
-            if self.sync is not None:
-                self.sync.average_gradients(self.params)
+            (losses * weights).sum().backward()
             self.optimizer.step()
-        if episode_loss is None:
-            with torch.no_grad():
-                predictions, episode_loss = self._predictions_and_loss(
-                    states, temperatures, episode_return)
-                self.last_heldout_prediction = predictions[-1]
         return episode_loss
 
     @torch.no_grad()
-    def redistribute(self, states, temperatures, episode_return):
-        """Calibrated per-instance rewards of shape (N,) summing to G."""
-        predictions = self.network(states, temperatures)
+    def redistribute(self,
+                     states,
+                     temperatures,
+                     episode_return,
+                     lengths=None):
+        """Calibrated per-instance rewards of shape (N,) summing to G, or
+        (E, N) with each of the E episodes' rewards summing to G (and 0 on
+        the padding past ``lengths``)."""
+        predictions = self.network(states, temperatures, lengths)
         return redistribute_return(predictions, episode_return,
-                                   self.network.baseline)
+                                   self.network.baseline, lengths)
 
     def state_dict(self):
         """Network, optimizer and replayed episodes."""
@@ -325,7 +354,8 @@ class RewardCorrector:
         self.network.load_state_dict(state_dict['network'])
         self.optimizer.load_state_dict(state_dict['optimizer'])
         self.replay.clear()
-        self.replay.extend(state_dict['replay'])
+        self.replay.extend(
+            replay_entry(*entry) for entry in state_dict['replay'])
         self.to(self.network.baseline.device)
 
     def to(self, device):
@@ -343,3 +373,15 @@ class RewardCorrector:
         self.replay.clear()
         self.replay.extend(replay)
         return self
+
+
+def replay_entry(states, temperatures, episode_return, lengths=None):
+    """A replayed episode as (states (E, N, D), temperatures (E, N), G,
+    lengths (E,)); replays saved before episodes were batched hold one
+    (N, D) episode without lengths."""
+    if states.dim() == 2:
+        states, temperatures = states.unsqueeze(0), temperatures.unsqueeze(0)
+    if lengths is None:
+        lengths = torch.full((states.shape[0], ), states.shape[1],
+                             dtype=torch.long, device=states.device)
+    return states, temperatures, episode_return, lengths

@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from .optim import adam, check_int, check_range, move_optimizer
+from .ppo import weighted_mean
 from .statistics import RunningMoments
 
 
@@ -45,7 +46,8 @@ def state_updater_loss(masks,
                        predictions,
                        targets,
                        sparsity_weight=5e-3,
-                       regression_weight=1.0):
+                       regression_weight=1.0,
+                       weights=None):
     """Eq. (13): ``lambda1 * mean_t ||m_t||_1 + lambda2 * MSE(h_t, G_t)``.
 
     Args:
@@ -54,13 +56,16 @@ def state_updater_loss(masks,
         targets (Tensor): G_t of shape (N,).
         sparsity_weight (float): lambda1. Defaults to 5e-3.
         regression_weight (float): lambda2. Defaults to 1.0.
+        weights (Tensor, optional): Each instance's weight in the means
+            (they sum to 1; 0 on padding), the shape of ``targets``.
+            Defaults to equal weights.
 
     Returns:
         tuple[Tensor]: The total loss, the sparsity term ``mean_t ||m_t||_1``
         and the MSE, each a scalar (the terms unweighted).
     """
-    sparsity = masks.abs().sum(-1).mean()
-    mse = (predictions - targets).square().mean()
+    sparsity = weighted_mean(masks.abs().sum(-1), weights)
+    mse = weighted_mean((predictions - targets).square(), weights)
     return sparsity_weight * sparsity + regression_weight * mse, sparsity, mse
 
 
@@ -149,8 +154,6 @@ class StateUpdater:
             as printed. Defaults to True.
 
     Attributes:
-        sync (AgentSync, optional): Averages each step's gradients over
-            processes; None in a single process.
         generator (torch.Generator, optional): Draws the masked-out noise.
     """
 
@@ -181,7 +184,6 @@ class StateUpdater:
         self.gate_sparsity = gate_sparsity
         # Running means of h's squared error and of the return's variance.
         self._fit = RunningMoments(0.99)
-        self.sync = None
         self.generator = None
         self.params = list(self.network.parameters())
         self.optimizer = adam(self.params, lr)
@@ -191,19 +193,23 @@ class StateUpdater:
         """What the policy sees, ``m(s) * s``, shape (N, D)."""
         return self.network.masks(states) * states
 
-    def noise(self, states):
-        """Replacement for the masked-out part: Gaussian noise with the
-        episode's feature means and deviations."""
-        if states.shape[0] < 2:
-            std = torch.zeros_like(states[:1])
-        else:
-            std = states.std(0, keepdim=True)
+    def noise(self, states, valid=None):
+        """Replacement for the masked-out part: Gaussian noise with each
+        episode's feature means and deviations (over its ``valid`` steps
+        when episodes are padded, shape (E, N))."""
+        if valid is None:
+            valid = states.new_ones(states.shape[:-1])
+        valid = valid.unsqueeze(-1)
+        counts = valid.sum(-2, keepdim=True)
+        mean = (states * valid).sum(-2, keepdim=True) / counts.clamp_min(1)
+        var = ((states - mean).square() * valid).sum(
+            -2, keepdim=True) / (counts - 1).clamp_min(1)
         noise = torch.randn(
             states.shape,
             generator=self.generator,
             dtype=states.dtype,
             device=states.device)
-        return states.mean(0, keepdim=True) + std * noise
+        return mean + var.sqrt() * noise
 
     def loss(self, states, temperatures, targets, noise=None):
         """Eq. (13) with its two terms (see :func:`state_updater_loss`).
@@ -218,13 +224,17 @@ class StateUpdater:
         return state_updater_loss(masks, predictions, targets,
                                   self.sparsity_weight, self.regression_weight)
 
-    def update(self, states, temperatures, targets):
-        """Train on one episode; returns the first step's terms (0-dim).
+    def update(self, states, temperatures, targets, valid=None):
+        """Train on one episode (or E padded ones); returns the first
+        step's terms (0-dim).
 
         Args:
-            states (Tensor): Raw states of shape (N, D).
-            temperatures (Tensor): Normalised temperatures, shape (N,).
-            targets (Tensor): Each state's return G_t, shape (N,).
+            states (Tensor): Raw states of shape (N, D) or (E, N, D).
+            temperatures (Tensor): Normalised temperatures, shape (N,) or
+                (E, N).
+            targets (Tensor): Each state's return G_t, likewise.
+            valid (Tensor, optional): 1.0 on steps, 0.0 on padding, the
+                shape of ``targets``. Defaults to every step valid.
 
         Returns:
             dict[str, Tensor]: ``loss``, ``sparsity``, ``mse``,
@@ -234,35 +244,41 @@ class StateUpdater:
         states = states.detach()
         temperatures = temperatures.detach()
         targets = targets.detach()
+        if valid is None:
+            valid = torch.ones_like(targets)
+        weights = valid / valid.sum()
         first = gate = None
         for _ in range(max(self.epochs, 1)):
             masks, predictions = self.network(states, temperatures,
-                                              self.noise(states))
+                                              self.noise(states, valid))
             if gate is None:
-                gate = self._explained(predictions.detach(), targets) \
+                gate = self._explained(predictions.detach(), targets,
+                                       weights) \
                     if self.gate_sparsity else targets.new_ones(())
                 sparsity_weight = self.sparsity_weight * gate
             loss, sparsity, mse = state_updater_loss(masks, predictions,
                                                      targets, sparsity_weight,
-                                                     self.regression_weight)
+                                                     self.regression_weight,
+                                                     weights)
             if first is None:
+                with torch.no_grad():
+                    feature_masks = (masks * weights.unsqueeze(-1)).sum(
+                        tuple(range(masks.dim() - 1)))
                 first = dict(
                     loss=loss.detach(),
                     sparsity=sparsity.detach(),
                     mse=mse.detach(),
-                    mask_mean=masks.detach().mean(),
-                    feature_masks=masks.detach().mean(0),
+                    mask_mean=feature_masks.mean(),
+                    feature_masks=feature_masks,
                     sparsity_gate=gate)
             if not self.epochs:
                 break
             self.optimizer.zero_grad()
             loss.backward()
-            if self.sync is not None:
-                self.sync.average_gradients(self.params, states.shape[0])
             self.optimizer.step()
         return first
 
-    def _explained(self, predictions, targets):
+    def _explained(self, predictions, targets, weights):
         """Share of the return's variance h explains, from running means.
 
         ``1 - E[(h - G)^2] / Var(G)`` clamped to [0, 1], with both moments
@@ -270,8 +286,11 @@ class StateUpdater:
         fitted to noise would look useful now and then). 0-dim, on the
         device.
         """
-        moments = torch.stack([(predictions - targets).square().mean(),
-                               targets.var(unbiased=False)])
+        mean = weighted_mean(targets, weights)
+        moments = torch.stack([
+            weighted_mean((predictions - targets).square(), weights),
+            weighted_mean((targets - mean).square(), weights)
+        ])
         mse, var = self._fit.update(moments).unbind()
         return (1 - mse / var.clamp_min(1e-12)).clamp(0, 1)
 

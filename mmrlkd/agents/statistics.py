@@ -56,7 +56,7 @@ class RunningMoments:
         self.count = state['count']
 
 
-def explained_variance(predictions, targets):
+def explained_variance(predictions, targets, weights=None):
     """``1 - mean((y - p)^2) / Var(y)`` (0-dim), NaN where undefined.
 
     Undefined for fewer than two targets, and for targets equal up to
@@ -64,15 +64,34 @@ def explained_variance(predictions, targets):
     explain and the ratio would be noise. Works on the device, no host read.
 
     Args:
-        predictions (Tensor): p, shape (N,).
-        targets (Tensor): y, shape (N,).
+        predictions (Tensor): p, shape (N,) (or any shape).
+        targets (Tensor): y, the shape of ``predictions``.
+        weights (Tensor, optional): Each value's weight in the means (they
+            sum to 1; 0 on padding). Defaults to equal weights.
     """
     predictions = torch.as_tensor(predictions, dtype=torch.float64)
     targets = torch.as_tensor(targets, dtype=torch.float64,
                               device=predictions.device)
     if targets.numel() < 2:
         return targets.new_full((), math.nan)
-    var = targets.var(unbiased=False)
-    value = 1 - (targets - predictions).square().mean() / var
-    defined = var > 1e-10 * targets.square().mean()
+    if weights is None:
+        weights = torch.full_like(targets, 1 / targets.numel())
+    weights = weights.to(targets)
+
+    def mean(values):
+        return (values * weights).sum()
+
+    var = mean((targets - mean(targets)).square())
+    value = 1 - mean((targets - predictions).square()) / var
+    defined = (var > 1e-10 * mean(targets.square())) & \
+        ((weights > 0).sum() > 1)
     return torch.where(defined, value, value.new_full((), math.nan))
+
+
+def masked_std(values, valid):
+    """The unbiased std of ``values`` where ``valid`` is 1 (0-dim), 0 for
+    fewer than two valid values."""
+    count = valid.sum()
+    mean = (values * valid).sum() / count.clamp_min(1)
+    var = ((values - mean).square() * valid).sum() / (count - 1).clamp_min(1)
+    return var.sqrt()

@@ -61,7 +61,10 @@ def spy_on_ppo(agent):
     update = agent.updater.update
 
     def recording(*args):
-        calls.append([a.detach().clone() for a in args])
+        # The episode's steps, without the padding (the last argument,
+        # ``valid``, marks them).
+        steps = args[-1].bool()
+        calls.append([a.detach()[steps].clone() for a in args[:-1]])
         return update(*args)
 
     agent.updater.update = recording

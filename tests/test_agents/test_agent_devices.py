@@ -108,8 +108,9 @@ def test_an_update_reads_the_device_once():
     with HostReads() as counter:
         diagnostics = agent.learn(episode, torch.tensor(0.1))
     assert float(diagnostics['skipped']) == 0
-    # The one agreed decision: learn or skip.
-    assert counter.reads == ['aten._local_scalar_dense.default']
+    # The one agreed decision: learn or skip (read from the gathered
+    # episodes' headers).
+    assert counter.reads == ['Tensor.tolist']
 
 
 def test_the_counter_sees_every_kind_of_host_read():
@@ -123,3 +124,32 @@ def test_the_counter_sees_every_kind_of_host_read():
         'aten._local_scalar_dense.default', 'aten.index.Tensor',
         'Tensor.tolist'
     ]
+
+
+def test_learning_after_the_gather_reads_nothing_and_keeps_its_shapes():
+    """What a captured update needs: after the one gather (and its header
+    read), the whole learning step runs without a host read, on batches of
+    the same shape whatever the episode's length (the last, smaller batch;
+    detection's varying RoI counts)."""
+    agent = make_agent()
+    shapes = []
+    learn = agent._learn
+
+    def checked(batch, reward):
+        with HostReads() as counter:
+            diagnostics = learn(batch, reward)
+        assert counter.reads == []
+        shapes.append([
+            tuple(getattr(batch, name).shape)
+            for name in ('states', 'policy_states', 'actions', 'log_probs',
+                         'values', 'lengths')
+        ])
+        return diagnostics
+
+    agent._learn = checked
+    for num in (50, 64, 16, 37, 1):
+        diagnostics = agent.learn(rollout(agent, num=num), torch.tensor(0.1))
+        assert float(diagnostics['skipped']) == 0
+    assert agent.capacity == 64
+    # The first episode (50 steps) sets a capacity of 64; it never changes.
+    assert all(shape == shapes[0] for shape in shapes)

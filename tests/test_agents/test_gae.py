@@ -120,4 +120,4 @@ def test_shape_mismatch_raises():
     with pytest.raises(ValueError):
         compute_gae(torch.zeros(3), torch.zeros(4))
     with pytest.raises(ValueError):
-        compute_gae(torch.zeros(3, 1), torch.zeros(3, 1))
+        compute_gae(torch.zeros(3, 1, 1), torch.zeros(3, 1, 1))

@@ -116,13 +116,9 @@ def test_single_step_episode_does_not_crash():
     assert torch.isfinite(diagnostics['policy_loss'])
 
 
-def reference_update(policy, data, actor_lr=1e-4, critic_lr=1e-3, epochs=5,
-                     clip=0.2, max_grad_norm=2.0, gamma=0.99, lam=0.95):
-    """PPO as the official code and CleanRL write it, with a Python loop for
-    GAE: an independent computation of the update the updater makes."""
-    states, actions = data['states'], data['actions']
-    old_log_probs, values = data['old_log_probs'], data['values']
-    rewards = data['rewards']
+def reference_advantages(data, gamma, lam):
+    """GAE with a Python loop and the returns, for one episode."""
+    values, rewards = data['values'], data['rewards']
     num = rewards.shape[0]
     advantages = torch.zeros(num, dtype=torch.float64)
     last = 0.0
@@ -136,6 +132,24 @@ def reference_update(policy, data, actor_lr=1e-4, critic_lr=1e-3, epochs=5,
     if num > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() +
                                                          1e-8)
+    return advantages, returns
+
+
+def reference_update(policy, episodes, actor_lr=1e-4, critic_lr=1e-3,
+                     epochs=5, clip=0.2, max_grad_norm=2.0, gamma=0.99,
+                     lam=0.95):
+    """PPO as the official code and CleanRL write it, with a Python loop for
+    GAE: an independent computation of the update the updater makes. Several
+    episodes (one per process) each get their own GAE and standardisation,
+    and the losses average over all their steps."""
+    if isinstance(episodes, dict):
+        episodes = [episodes]
+    advantages, returns = map(
+        torch.cat,
+        zip(*(reference_advantages(data, gamma, lam) for data in episodes)))
+    states, actions, old_log_probs = (
+        torch.cat([data[key] for data in episodes])
+        for key in ('states', 'actions', 'old_log_probs'))
     actor = torch.optim.Adam(policy.actor_parameters(), actor_lr)
     critic = torch.optim.Adam(policy.critic_parameters(), critic_lr)
     for _ in range(epochs):
@@ -159,47 +173,62 @@ def reference_update(policy, data, actor_lr=1e-4, critic_lr=1e-3, epochs=5,
         critic.step()
 
 
+def assert_same_policies(ours, theirs, atol=1e-5):
+    for (name, a), b in zip(ours.state_dict().items(),
+                            theirs.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=atol, msg=name)
+
+
 @pytest.mark.parametrize('steps', [1, 7, 64, 300])
 def test_update_matches_the_reference_within_1e_5(steps):
     policy, data = episode(steps=steps)
     twin = copy.deepcopy(policy)
     PPOUpdater(policy).update(**data)
     reference_update(twin, data)
-    for (name, ours), theirs in zip(policy.state_dict().items(),
-                                    twin.state_dict().values()):
-        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5,
-                                   msg=name)
+    assert_same_policies(policy, twin)
 
 
-class RecordingSync:
-    """Stands in for AgentSync: records what each optimizer step hands it."""
+def padded(episodes, capacity):
+    """Episodes as the agent learns from them: (E, capacity) and valid."""
+    def pad(t):
+        rows = t.reshape(t.shape[0], -1)
+        return torch.nn.functional.pad(
+            rows, (0, 0, 0, capacity - t.shape[0])).reshape(
+                (capacity, ) + t.shape[1:])
 
-    def __init__(self, zero_gradients=False):
-        self.steps = []
-        self.zero_gradients = zero_gradients
-
-    def average_gradients(self, params, weight=1.0):
-        params = list(params)
-        assert all(p.grad is not None for p in params)
-        self.steps.append(([id(p) for p in params], weight))
-        if self.zero_gradients:
-            for p in params:
-                p.grad.zero_()  # a zero gradient makes Adam's step zero
+    batch = {
+        key: torch.stack([pad(data[key]) for data in episodes])
+        for key in episodes[0]
+    }
+    steps = torch.arange(capacity)
+    batch['valid'] = torch.stack([
+        (steps < data['rewards'].shape[0]).float() for data in episodes])
+    return batch
 
 
-def test_sync_sees_each_optimizers_gradients_before_the_step():
-    policy, data = episode()
-    sync = RecordingSync(zero_gradients=True)
-    before = snapshot(policy)
-    updater = PPOUpdater(policy, actor_epochs=3, critic_epochs=2)
-    updater.sync = sync
-    updater.update(**data)
-    actor = [id(p) for p in policy.actor_parameters()]
-    critic = [id(p) for p in policy.critic_parameters()]
-    # Actor and critic step together while both have epochs left, in one
-    # bucket, weighted by the steps each loss averaged over.
-    assert sync.steps == [(actor + critic, 32)] * 2 + [(actor, 32)]
-    assert_same_params(before, policy)
+@pytest.mark.parametrize('lengths', [(7, ), (7, 1, 30), (64, 64), (300, 9)])
+def test_padded_episodes_match_the_reference_on_their_union(lengths):
+    """Several processes' episodes padded to one capacity, with a validity
+    mask: the update equals the reference's on the union of their steps
+    (each episode keeping its own GAE and standardisation)."""
+    policy, _ = episode()
+    episodes = [episode(steps=n, seed=1 + k)[1]
+                for k, n in enumerate(lengths)]
+    twin = copy.deepcopy(policy)
+    PPOUpdater(policy).update(**padded(episodes, 320))
+    reference_update(twin, episodes)
+    assert_same_policies(policy, twin)
+
+
+def test_padding_changes_nothing():
+    policy, data = episode(steps=20)
+    twin = copy.deepcopy(policy)
+    ours = PPOUpdater(policy).update(**padded([data], 64))
+    theirs = PPOUpdater(twin).update(**data)
+    assert_same_policies(policy, twin, atol=1e-6)
+    for key in DIAGNOSTICS:
+        torch.testing.assert_close(ours[key], theirs[key], rtol=1e-5,
+                                   atol=1e-6, equal_nan=True, msg=key)
 
 
 def test_critic_fits_returns_of_a_repeated_episode():

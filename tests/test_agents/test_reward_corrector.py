@@ -154,13 +154,41 @@ def test_replay_of_episodes_of_different_lengths():
                  torch.randn((), generator=g)) for n in (5, 2, 4, 4)]
     for episode in episodes:
         corrector.update(*episode)
-    assert [len(t) for _, t, _ in corrector.replay] == [2, 4, 4]
+    assert [int(lengths) for _, _, _, lengths in corrector.replay] == [2, 4, 4]
     # The batched loss is the mean of the replayed episodes' own losses.
     torch.nn.init.normal_(corrector.network.contribution[-1].weight)
     batch = corrector._replay_batch()
     expected = sum(
         corrector.loss(*episode).item() for episode in episodes[1:]) / 3
     assert corrector.loss(*batch).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_padded_episodes_of_several_processes_train_as_their_mean():
+    """E episodes of one return padded to one length (one per process) make
+    the same step as the mean of their own losses, an empty one (a process
+    that saw no batch) weighing nothing; each one's credit sums to G."""
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([5, 0, 3])
+    states = torch.rand(3, 8, 3, generator=g)
+    temperatures = torch.rand(3, 8, generator=g)
+    steps = torch.arange(8)
+    valid = steps < lengths.unsqueeze(-1)
+    states, temperatures = states * valid.unsqueeze(-1), temperatures * valid
+    torch.manual_seed(0)
+    batched = RewardCorrector(3)
+    torch.nn.init.normal_(batched.network.contribution[-1].weight)
+    twin = copy.deepcopy(batched)
+    batched.update(states, temperatures, 0.7, lengths)
+    twin.optimizer.zero_grad()
+    loss = (twin.loss(states[0, :5], temperatures[0, :5], 0.7) +
+            twin.loss(states[2, :3], temperatures[2, :3], 0.7)) / 2
+    loss.backward()
+    twin.optimizer.step()
+    for a, b in zip(batched.params, twin.params):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+    credit = batched.redistribute(states, temperatures, 0.7, lengths)
+    torch.testing.assert_close(credit.sum(-1), torch.tensor([0.7, 0, 0.7]))
+    assert torch.all(credit[~valid] == 0)
 
 
 def test_state_dict_round_trip_continues_identically():

@@ -202,3 +202,26 @@ def test_a_frozen_agent_acts_and_is_rewarded_but_never_learns(tmp_path):
     assert 'train/rl/policy_loss' not in hub.log_scalars
     temperatures = hub.get_scalar('train/distill.temperature_std')
     assert temperatures.current() > 0  # it acted: temperatures vary
+
+
+def test_the_official_schedule_learns_only_in_rl_epochs(tmp_path):
+    """learn_epoch_interval=2 (the official code's 20, scaled): 3 epochs of
+    4 iterations, the agent acts throughout but learns only in epoch 2
+    (1-based), i.e. 4 updates, the horizon ``anneal_lr`` spans."""
+    runner = tiny_runner(
+        RLKD, tmp_path, epochs=3,
+        **{'model.distiller.temperature_provider.ppo.anneal_lr': True,
+           'custom_hooks.0.learn_epoch_interval': 2})
+    runner.train()
+    updater = runner.model.temperature_provider.updater
+    assert updater.total_updates == 4
+    assert updater.num_updates == 4
+    hub = runner.message_hub
+    # Rewarded every iteration but the first; learned in epoch 2 only.
+    assert len(hub.get_scalar('train/rl/reward').data[0]) == 11
+    assert len(hub.get_scalar('train/rl/policy_loss').data[0]) == 4
+
+
+def test_the_official_schedule_needs_epochs():
+    with pytest.raises(ValueError, match='by_epoch'):
+        RLKDAgentHook(learn_epoch_interval=20, by_epoch=False)

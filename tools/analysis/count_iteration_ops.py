@@ -7,7 +7,10 @@ arithmetic; a CPU timing hides all three behind the student's convolutions.
 This tool counts them, exactly and without noise, on any machine:
 
 - **ATen operations**: a ``TorchDispatchMode`` counts every operation that
-  reaches the dispatcher (at most one kernel launch each on a GPU).
+  reaches the dispatcher (at most one kernel launch each on a GPU), and
+  apart those that can launch one: not views (``t``, ``view``, ``detach``,
+  ``expand``...: their schema returns an alias of an input, metadata
+  only) nor the profiler's record-function markers.
 - **Host reads**: :class:`~mmrlkd.utils.host_reads.HostReads`' operations
   (``item``, ``tolist``, ``nonzero``, boolean-mask indexing, ...), each a
   GPU synchronisation.
@@ -82,7 +85,8 @@ PARTS = tuple(
     label for label, _, _ in AGENT_PARTS[:-1]) + (GAE, LEARN_OTHER, OUTSIDE)
 #: torch.distributed functions counted as collectives.
 COLLECTIVES = ('all_reduce', 'broadcast', 'all_gather', 'all_gather_object',
-               'all_gather_into_tensor', 'reduce_scatter',
+               'all_gather_into_tensor', 'all_gather_single',
+               'reduce_scatter',
                'reduce_scatter_tensor', 'broadcast_object_list', 'gather',
                'scatter', 'reduce', 'barrier', 'all_to_all')
 
@@ -124,6 +128,18 @@ class _Reads(list):
         self.by_part[self.part()] += 1
 
 
+@functools.lru_cache(maxsize=None)
+def launches(func):
+    """Whether ATen operation ``func`` can launch a kernel: not a view (a
+    result that aliases an input without writing it: ``t``, ``view``,
+    ``detach``...) nor a profiler marker."""
+    if func.__name__.startswith('_record_function'):
+        return False
+    return not any(
+        ret.alias_info is not None and not ret.alias_info.is_write
+        for ret in func._schema.returns)
+
+
 class PartCounter(HostReads):
     """Counts ATen operations and host reads by the innermost active part.
 
@@ -135,6 +151,7 @@ class PartCounter(HostReads):
         super().__init__()
         self.stack = []
         self.ops = collections.Counter()
+        self.launches = collections.Counter()
         self.calls = collections.Counter()
         self.reads = _Reads(self.part)
         self._restore = []
@@ -144,6 +161,8 @@ class PartCounter(HostReads):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops[self.part()] += 1
+        if launches(func):
+            self.launches[self.part()] += 1
         return super().__torch_dispatch__(func, types, args, kwargs)
 
     def wrap(self, owner, name, label):
@@ -269,6 +288,7 @@ class CountIteration(Hook):
         window.__exit__(None, None, None)
         counter.unwrap()
         self.result['ops'] = dict(counter.ops)
+        self.result['launches'] = dict(counter.launches)
         self.result['calls'] = dict(counter.calls)
         self.result['reads'] = dict(counter.reads.by_part)
         self.result['read_names'] = list(counter.reads)
@@ -279,8 +299,9 @@ class CountIteration(Hook):
         self.result['learned'] = counter.calls['PPO update (without GAE)'] > 0
 
 
-def runner_config(config, batch_size, iterations, work_dir):
-    """The config trained for ``iterations`` iterations on random images."""
+def runner_config(config, batch_size, iterations, work_dir, learn=True):
+    """The config trained for ``iterations`` iterations on random images
+    (with ``learn`` False, the RLKD agent acts but never learns)."""
     cfg = Config.fromfile(config)
     cfg.model.teacher_ckpt = None
     if 'data_preprocessor' in cfg and 'data_preprocessor' not in cfg.model:
@@ -305,7 +326,8 @@ def runner_config(config, batch_size, iterations, work_dir):
     cfg.default_hooks.pop('teacher_check', None)  # measures before training
     for hook in cfg.get('custom_hooks', []):
         if hook['type'].split('.')[-1] == 'RLKDAgentHook':
-            hook.update(agent_warmup=0, reward_warmup=0)
+            hook.update(agent_warmup=0, reward_warmup=0, learn=learn,
+                        learn_epoch_interval=1)
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
     return cfg
@@ -315,8 +337,11 @@ def count_iteration(config,
                     batch_size=64,
                     iteration=2,
                     launcher='none',
-                    work_dir=None):
-    """Counts of training iteration ``iteration`` (0-based) of ``config``.
+                    work_dir=None,
+                    learn=True):
+    """Counts of training iteration ``iteration`` (0-based) of ``config``
+    (``learn`` False: an RLKD agent that acts but does not learn, as
+    between the RL epochs of the official schedule).
 
     Returns:
         dict: ``ops`` and ``reads`` (part -> count), ``read_names``,
@@ -327,7 +352,8 @@ def count_iteration(config,
     """
     register_all_modules(init_default_scope=False)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = runner_config(config, batch_size, iteration + 1, work_dir or tmp)
+        cfg = runner_config(config, batch_size, iteration + 1, work_dir or tmp,
+                            learn)
         cfg.launcher = launcher
         prepare_distributed(cfg)
         # A fresh name: a Runner reuses the MessageHub of an existing one.
@@ -344,14 +370,17 @@ def count_iteration(config,
 
 
 def table(counts):
-    """Rows ``(name, ops, reads)``: KD, RLKD and RLKD's parts."""
+    """Rows ``(name, ops, launching ops, reads)``: KD, RLKD and RLKD's
+    parts."""
     rows = []
     for name, result in counts.items():
         rows.append((f'{name} iteration', sum(result['ops'].values()),
+                     sum(result['launches'].values()),
                      sum(result['reads'].values())))
         if result['parts']:
             for part in PARTS:
                 rows.append((f'  {part}', result['ops'].get(part, 0),
+                             result['launches'].get(part, 0),
                              result['reads'].get(part, 0)))
     return rows
 
@@ -360,10 +389,45 @@ def format_table(counts, batch_size):
     lines = [
         f'one training iteration at batch {batch_size}, the agent learning '
         '(a Runner with all hooks; CPU counts, each at most one GPU launch)',
-        f'{"part":<40} {"ATen ops":>9} {"host reads":>11}'
+        f'{"part":<40} {"ATen ops":>9} {"launching":>10} {"host reads":>11}'
     ]
-    for name, ops, reads in table(counts):
-        lines.append(f'{name:<40} {ops:>9,} {reads:>11}')
+    for name, ops, launching, reads in table(counts):
+        lines.append(f'{name:<40} {ops:>9,} {launching:>10,} {reads:>11}')
+    return '\n'.join(lines)
+
+
+#: Learning schedules: (name, share of the iterations in which the agent
+#: learns). The official code learns in one epoch of 20 ("RL epochs").
+SCHEDULES = (('paper: learn after every iteration', 1.0),
+             ('official: learn in 1 epoch of 20, act always', 1 / 20))
+
+
+def schedule_table(kd, learning, acting):
+    """Rows ``(schedule, agent ops, agent launching ops)`` per iteration,
+    averaged over a run, as a share of KD's iteration too: what RLKD adds
+    to KD's counts in an iteration that learns and in one that only acts.
+    """
+    rows = []
+    for name, share in SCHEDULES:
+        added = []
+        for key in ('ops', 'launches'):
+            base = sum(kd[key].values())
+            learn = sum(learning[key].values()) - base
+            act = sum(acting[key].values()) - base
+            average = share * learn + (1 - share) * act
+            added.append((average, average / base))
+        rows.append((name, *added))
+    return rows
+
+
+def format_schedules(rows):
+    lines = [
+        'what the agent adds to a KD iteration, averaged over a run:',
+        f'{"schedule":<46} {"ATen ops":>14} {"launching":>14}'
+    ]
+    for name, (ops, ops_share), (launching, launching_share) in rows:
+        lines.append(f'{name:<46} {ops:>7,.0f} ({ops_share:>4.0%}) '
+                     f'{launching:>7,.0f} ({launching_share:>4.0%})')
     return '\n'.join(lines)
 
 
@@ -422,6 +486,13 @@ def main():
     if not counts['RLKD']['learned']:
         raise SystemExit('the RLKD agent did not learn in the counted '
                          'iteration: nothing was measured')
+    acting = count_iteration(args.rlkd_config, args.batch_size, learn=False)
+    print('RLKD iteration, the agent acting only: '
+          f'{sum(acting["ops"].values()):,} ATen ops, '
+          f'{sum(acting["launches"].values()):,} launching, '
+          f'{sum(acting["reads"].values())} host reads')
+    print(format_schedules(schedule_table(counts['KD'], counts['RLKD'],
+                                          acting)))
     if args.processes == 2:
         by_rank = count_on_two_processes(configs, args.batch_size)
         print('collectives per iteration under two processes (gloo), '

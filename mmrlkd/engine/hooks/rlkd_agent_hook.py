@@ -53,6 +53,11 @@ class RLKDAgentHook(Hook):
             counted from when the agent starts acting. Defaults to 20.
         update_interval (int): Run PPO every this many iterations (on the
             latest episode; the others are dropped). Defaults to 1.
+        learn_epoch_interval (int): Learn only in the epochs whose 1-based
+            number is a multiple of this; in the others the agent acts with
+            its frozen policy. 20 is the official code's schedule ("RL
+            epochs" 20, 40, ...; the agent learns in 1 epoch of 20), 1 the
+            paper's (every iteration). Needs ``by_epoch``. Defaults to 1.
         by_epoch (bool): Count ``agent_warmup`` and ``reward_warmup`` in
             epochs (else iterations). Defaults to True.
         learn (bool): False freezes the agent: it acts (samples from its
@@ -69,14 +74,15 @@ class RLKDAgentHook(Hook):
     Note:
         On several processes every agent starts from rank 0's networks and
         takes the same steps: the performance is averaged over the
-        processes, whether to learn and how many minibatches are agreed by
-        one all-reduce, and each optimizer step's gradients cross in one
-        flat bucket. With the default agent that is 1 + 1 + 1 + 2 + 5 = 10
-        collectives in an iteration that learns (performance, decision,
-        reward corrector, state updater, joint actor and critic epochs), 1
-        otherwise (with ``reward='same_batch'``: the agreed gain only when
-        it learns, 0 otherwise). Each process draws
-        its own exploration noise.
+        processes (one all-reduce), and the agent gathers every process's
+        episode in one collective and runs the same update on all of them
+        (:meth:`RLKDAgent.learn`): 2 collectives in an iteration that
+        learns, 1 otherwise (with ``reward='same_batch'``: 2 when it
+        learns, 0 otherwise); the first update gathers once more, to agree
+        on the episodes' padded size. Each process draws its own
+        exploration noise. After every epoch one gather checks that the
+        agents are still bit-identical, and re-broadcasts rank 0's
+        networks (with a warning) if they are not.
 
     Examples:
         >>> custom_hooks = [dict(type='mmrlkd.RLKDAgentHook',
@@ -90,13 +96,22 @@ class RLKDAgentHook(Hook):
                  reward_warmup=20,
                  update_interval=1,
                  by_epoch=True,
-                 learn=True):
+                 learn=True,
+                 learn_epoch_interval=1):
         if agent_warmup < 0 or reward_warmup < 0:
             raise ValueError('agent_warmup and reward_warmup must be >= 0, '
                              f'got {agent_warmup} and {reward_warmup}')
         if int(update_interval) != update_interval or update_interval < 1:
             raise ValueError(
                 f'update_interval must be an int >= 1, got {update_interval}')
+        if int(learn_epoch_interval) != learn_epoch_interval or \
+                learn_epoch_interval < 1:
+            raise ValueError('learn_epoch_interval must be an int >= 1, got '
+                             f'{learn_epoch_interval}')
+        if learn_epoch_interval > 1 and not by_epoch:
+            raise ValueError('learn_epoch_interval counts epochs: it needs '
+                             'by_epoch=True')
+        self.learn_epoch_interval = int(learn_epoch_interval)
         self.agent_warmup = agent_warmup
         self.reward_warmup = reward_warmup
         self.update_interval = int(update_interval)
@@ -163,9 +178,18 @@ class RLKDAgentHook(Hook):
         resumed run counts the same total, and the saved update count
         tells how far along it is.
         """
-        per_unit = len(runner.train_dataloader) if self.by_epoch else 1
-        acting = runner.max_iters - self.agent_warmup * per_unit
+        if not self.by_epoch:
+            acting = runner.max_iters - self.agent_warmup
+        else:
+            learning_epochs = sum(
+                1 for epoch in range(self.agent_warmup, runner.max_epochs)
+                if self._learns_in_epoch(epoch))
+            acting = learning_epochs * len(runner.train_dataloader)
         return max(1, acting // self.update_interval)
+
+    def _learns_in_epoch(self, epoch):
+        """Whether the agent learns in 0-based ``epoch``."""
+        return (epoch + 1) % self.learn_epoch_interval == 0
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         provider = self._provider(runner)
@@ -190,7 +214,8 @@ class RLKDAgentHook(Hook):
                          outputs=None):
         provider = self._provider(runner)
         learn = self.learn and \
-            (runner.iter + 1) % self.update_interval == 0
+            (runner.iter + 1) % self.update_interval == 0 and \
+            self._learns_in_epoch(runner.epoch)
         scale = self._reward_scale(runner)
         diagnostics = provider.finish_iteration(
             scale, learn, self.sync if self.sync.active else None,
@@ -200,6 +225,16 @@ class RLKDAgentHook(Hook):
         for key, value in to_host(diagnostics).items():
             if math.isfinite(value):
                 runner.message_hub.update_scalar(f'train/rl/{key}', value)
+
+    def after_train_epoch(self, runner):
+        if not self.sync.active:
+            return
+        agent = self._provider(runner).agent
+        if not self.sync.check_identical(agent.networks()):
+            runner.logger.warning(
+                'RLKDAgentHook: the RLKD agents of the processes differed '
+                "(non-deterministic kernels?); rank 0's networks were "
+                'broadcast to all')
 
     def before_save_checkpoint(self, runner, checkpoint):
         checkpoint['rlkd_agent'] = self._provider(runner).agent_state_dict()

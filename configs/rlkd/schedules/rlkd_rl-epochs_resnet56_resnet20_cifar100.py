@@ -1,0 +1,12 @@
+# RLKD, ResNet-56 -> ResNet-20, with the official code's learning schedule:
+# the agent acts in every iteration after its warm-up but learns only in
+# the "RL epochs" 20, 40, ..., 240 (1-based), one epoch in 20. The paper's
+# schedule (learn after every iteration) is
+# ../rlkd_resnet56_resnet20_cifar100.py.
+# What each schedule costs per iteration: docs/en/user_guides/rlkd.md.
+_base_ = ['../rlkd_resnet56_resnet20_cifar100.py']
+
+custom_hooks = [
+    dict(_base_.rlkd_agent_hook, learn_epoch_interval=20),
+    {{_base_.efficient_exploration_hook}},
+]
