@@ -2,8 +2,9 @@
 # ConfigurableDistiller + KLDivergence: ResNet-56 -> ResNet-8 (width 4) on
 # DigitPairs. Loss: 0.1 * CE + 0.9 * tau^2 * KL(teacher || student), tau = 4.
 #
-# The teacher checkpoint comes from configs/digitpairs/resnet56_digitpairs.py;
-# demo/digitpairs_demo.py puts it at the path below.
+# The teacher checkpoint comes from configs/digitpairs/resnet56_digitpairs.py
+# (see that file). demo/digitpairs_demo.py runs this config with its ResNet-20
+# teacher instead.
 _base_ = [
     '../_base_/models/cifar_resnet_classifiers.py',
     '../_base_/datasets/digit_pairs.py',

@@ -1,8 +1,9 @@
-"""demo/digitpairs_demo.py: the RLKD runs record temperature by confidence.
+"""demo/digitpairs_demo.py: its run settings, and the temperature record.
 
-The demo itself trains for ~15 minutes; this runs its config loader and its
-hook on the tiny DigitPairs config for one epoch and checks the record and
-the closing table built from it.
+The demo itself trains for about a quarter of an hour; this checks the
+settings its config loader gives every run, and runs its hook on the tiny
+DigitPairs config for two epochs to check the record and the closing table
+built from it.
 """
 import importlib.util
 import json
@@ -27,17 +28,30 @@ def demo(repo_root):
         sys.path.remove(osp.join(repo_root, 'demo'))
 
 
-def test_only_rlkd_runs_get_the_hook_and_validate_at_the_end(demo, tmp_path):
-    configs = dict(demo.STUDENTS)
-    hooks = {}
-    for name, config in configs.items():
-        cfg = demo.load_config(
+def test_no_run_validates_and_the_students_distil_from_resnet20(
+        demo, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, 'argv', ['digitpairs_demo.py'])
+    assert demo.parse_args().epochs == demo.STUDENT_EPOCHS
+    teacher = demo.load_config(demo.TEACHER[1], str(tmp_path), None, None)
+    assert teacher.model.backbone.depth == 20
+    students = {
+        name: demo.load_config(
             osp.join(demo.CONFIGS, config), str(tmp_path), 3, 'teacher.pth')
-        hooks[name] = [h['type'] for h in cfg.get('custom_hooks', [])]
+        for name, config in demo.STUDENTS
+    }
+    for cfg in [teacher, *students.values()]:
+        epochs = cfg.train_cfg.max_epochs
+        assert cfg.train_cfg.val_begin > epochs  # the test follows instead
+        assert cfg.default_hooks.checkpoint.interval == epochs
+    for cfg in students.values():
+        assert cfg.train_cfg.max_epochs == 3
         if 'teacher_ckpt' in cfg.model:
-            assert cfg.train_cfg.val_interval == 3
-    assert [n for n, h in hooks.items()
-            if 'TemperatureByConfidence' in h] == [demo.RLKD, demo.FROZEN]
+            assert cfg.model.teacher == teacher.model
+            assert cfg.model.teacher_ckpt == 'teacher.pth'
+    assert [
+        name for name, cfg in students.items() if 'TemperatureByConfidence' in
+        [hook['type'] for hook in cfg.get('custom_hooks', [])]
+    ] == [demo.RLKD, demo.FROZEN]
 
 
 @pytest.mark.usefixtures('one_thread')
@@ -50,6 +64,7 @@ def test_the_record_counts_every_last_epoch_instance(demo, tmp_path):
     cfg.experiment_name = 'demo_by_confidence'
     runner = Runner.from_cfg(cfg)
     runner.train()
+    assert 'accuracy/top1' in runner.test()  # what the table reads
     with open(tmp_path / 'rlkd' / demo.BY_CONFIDENCE_FILE) as f:
         record = json.load(f)
     assert record['epoch'] == 2
