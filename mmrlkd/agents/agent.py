@@ -89,6 +89,14 @@ def one_thread(device):
         torch.set_num_threads(threads)
 
 
+def episode_is_finite(episode, reward):
+    """Whether every value of ``episode`` and ``reward`` is finite (a 0-dim
+    bool on the device: no host read)."""
+    fields = (episode.states, episode.policy_states, episode.actions,
+              episode.log_probs, episode.values, reward)
+    return torch.stack([torch.isfinite(t).all() for t in fields]).all()
+
+
 class RewardScale:
     """Standardises the batch reward by its running mean and std.
 
@@ -133,6 +141,11 @@ class RLKDAgent:
             noise, state-updater noise, subsampling); None draws it from
             torch's global generator, so a seeded run is reproducible.
             Defaults to None.
+        rollout_episodes (int): Learn from this many rewarded episodes
+            together, in one update (each with its own reward; none
+            dropped, unlike the hook's ``update_interval``): one gather and
+            one PPO update for k iterations. 1 is the paper's, an update
+            per iteration. Defaults to 1.
 
     Attributes:
         skipped_updates (int): Episodes not learnt from (empty or not
@@ -145,9 +158,14 @@ class RLKDAgent:
                  reward_corrector=None,
                  state_updater=None,
                  max_episode_length=None,
-                 seed=None):
+                 seed=None,
+                 rollout_episodes=1):
         if max_episode_length is not None:
             check_int('max_episode_length', max_episode_length, 1)
+        check_int('rollout_episodes', rollout_episodes, 1)
+        self.rollout_episodes = int(rollout_episodes)
+        #: Rewarded (episode, reward) pairs waiting for a full rollout.
+        self.rollout = []
         self.policy = policy
         self.updater = updater
         self.reward_corrector = reward_corrector
@@ -218,6 +236,8 @@ class RLKDAgent:
         for part in self._parts():
             part.to(device)
         self.reward_scale.moments.to(device)
+        self.rollout = [(episode.to(device), reward.to(device))
+                        for episode, reward in self.rollout]
         self.generator = moved_generator(self.generator, device, self._seed)
         self._set_learn_generator(
             moved_generator(self.learn_generator, device, self._seed))
@@ -288,32 +308,44 @@ class RLKDAgent:
         """
         device = episode.actions.device
         with one_thread(device), full_precision(device):
-            episode = self._subsample(episode.map(lambda t: t.float()))
-            reward = torch.as_tensor(
-                batch_reward, dtype=torch.float32, device=device).reshape(())
-            batch = self._gather(episode, reward)
-            if batch is not None:
-                diagnostics = self._learn(batch, reward)
+            self.rollout.append((self._subsample(
+                episode.map(lambda t: t.float())), torch.as_tensor(
+                    batch_reward, dtype=torch.float32,
+                    device=device).reshape(())))
+            if len(self.rollout) < self.rollout_episodes:
+                return dict(skipped_updates=float(self.skipped_updates))
+            rollout, self.rollout = self.rollout, []
+            gathered = self._gather(rollout)
+            if gathered is not None:
+                diagnostics = self._learn(*gathered)
             else:
                 self.skipped_updates += 1
-                diagnostics = dict.fromkeys(DIAGNOSTICS, reward.new_full(
-                    (), math.nan))
+                diagnostics = dict.fromkeys(
+                    DIAGNOSTICS, torch.full((), math.nan, device=device))
                 diagnostics.update(self.updater.skipped_diagnostics())
         diagnostics['skipped_updates'] = float(self.skipped_updates)
         return diagnostics
 
-    def _learn(self, batch, reward):
+    def _learn(self, batch, rewards):
         """Steps 1-4 of the module docstring on a checked
-        :class:`EpisodeBatch`."""
-        nan = reward.new_full((), math.nan)
+        :class:`EpisodeBatch` whose episode e has reward ``rewards[e]``
+        (the rollout's k rewards, repeated for each process)."""
+        nan = rewards.new_full((), math.nan)
         diagnostics = dict.fromkeys(DIAGNOSTICS, nan)
         valid = batch.valid
         lengths = batch.lengths.unsqueeze(-1).to(valid)
         temperatures = torch.sigmoid(batch.actions)  # normalised, [0, 1]
 
-        # 1. The reward, standardised.
-        standardised, mean, std = self.reward_scale.standardise(reward)
-        diagnostics['reward_std'] = std
+        # 1. The rewards, standardised in the order they came.
+        k = self.rollout_episodes
+        scaled = [
+            self.reward_scale.standardise(reward)
+            for reward in rewards[:k].unbind()
+        ]
+        standardised, mean, std = (torch.stack(values).repeat(
+            rewards.shape[0] // k).unsqueeze(-1) for values in zip(*scaled))
+        reward = rewards.unsqueeze(-1)
+        diagnostics['reward_std'] = scaled[-1][2]
 
         # 2. Credit: each instance's share of the standardised reward (each
         # episode's credit sums to it).
@@ -321,25 +353,28 @@ class RLKDAgent:
             corrector = self.reward_corrector
             diagnostics.update(
                 corrector_loss=corrector.update(batch.states, temperatures,
-                                                standardised, batch.lengths),
+                                                standardised.squeeze(-1),
+                                                batch.lengths),
                 # Its prediction of this return before training on it, and
                 # the return: held-out pairs for the reward's explained
                 # variance (RewardDiagnosticsHook).
                 corrector_heldout_prediction=corrector.last_heldout_prediction,
-                corrector_target=standardised)
+                corrector_target=scaled[-1][0])
             credit = corrector.redistribute(batch.states, temperatures,
-                                            standardised, batch.lengths)
+                                            standardised.squeeze(-1),
+                                            batch.lengths)
             # Back in reward units: the mean is shared evenly, so each
             # episode's rewards sum to mean + std * standardised = G.
-            rewards = (credit * std + mean / lengths.clamp_min(1)) * valid
+            step_rewards = (credit * std +
+                            mean / lengths.clamp_min(1)) * valid
             diagnostics['calibrated_reward_std'] = masked_std(
-                rewards, valid)
+                step_rewards, valid)
         else:
             # The "w/o calibration" ablation: the reward on the last step.
             credit = standardised * valid / lengths.clamp_min(1)
             last = (lengths.long() - 1).clamp_min(0)
-            rewards = torch.zeros_like(valid).scatter(
-                -1, last, reward.expand(last.shape)) * valid
+            step_rewards = torch.zeros_like(valid).scatter(
+                -1, last, reward) * valid
 
         # 3. The state mask, on each instance's credit in units of one
         # instance's typical share.
@@ -357,14 +392,14 @@ class RLKDAgent:
         # 4. PPO on the per-instance rewards.
         diagnostics.update(
             self.updater.update(batch.policy_states, batch.actions,
-                                batch.log_probs, batch.values, rewards,
+                                batch.log_probs, batch.values, step_rewards,
                                 valid))
         return diagnostics
 
-    def _gather(self, episode, reward):
-        """Every process's episode, padded to the agent's capacity, or None
-        when some process's episode or reward is not finite, or no process
-        has a step.
+    def _gather(self, rollout):
+        """Every process's rollout, padded to the agent's capacity, with
+        each episode's reward, or None when some process's episode or
+        reward is not finite, or no process has a step.
 
         One collective (:meth:`AgentSync.gather`, none when alone) and one
         host read of the gathered headers, so that all processes decide
@@ -373,29 +408,34 @@ class RLKDAgent:
         gathered shapes stay the same from one update to the next. When an
         episode outgrows it, every process sees so in the headers and
         gathers again at the new capacity (the first update does so too).
+
+        Returns:
+            tuple: The :class:`EpisodeBatch` (process-major: process p's
+            k episodes are rows ``p * k`` to ``p * k + k - 1``) and the
+            rewards (E,).
         """
-        if len(episode):
-            fields = (episode.states, episode.policy_states, episode.actions,
-                      episode.log_probs, episode.values, reward)
-            finite = torch.stack([torch.isfinite(t).all()
-                                  for t in fields]).all()
-        else:
-            finite = torch.isfinite(reward)
+        finite = [episode_is_finite(episode, reward)
+                  for episode, reward in rollout]
         if self.sync is None or not self.sync.active:
-            # Alone, the capacity follows this episode without a look.
-            self._grow_capacity(len(episode))
+            # Alone, the capacity follows the episodes without a look.
+            self._grow_capacity(max(len(episode) for episode, _ in rollout))
         while True:
-            row = pack_episode(episode, self.capacity, finite)
+            row = torch.cat([
+                pack_episode(episode, self.capacity, ok, reward)
+                for (episode, reward), ok in zip(rollout, finite)
+            ])
             rows = row.unsqueeze(0) if self.sync is None else \
                 self.sync.gather(row)
+            rows = rows.reshape(-1, row.shape[0] // len(rollout))
             headers = rows[:, :HEADER].tolist()  # the one host read
-            longest = max(int(length) for _, length in headers)
+            longest = max(int(length) for _, length, _ in headers)
             if longest <= self.capacity:
                 break
             self._grow_capacity(longest)
-        if not all(ok > 0 for ok, _ in headers) or longest == 0:
+        if not all(ok > 0 for ok, _, _ in headers) or longest == 0:
             return None
-        return unpack_episodes(rows, self.capacity, self.policy.state_dim)
+        return (unpack_episodes(rows, self.capacity, self.policy.state_dim),
+                rows[:, 2])
 
     def _grow_capacity(self, length):
         """Room for an episode of ``length`` steps (it never shrinks)."""
@@ -423,6 +463,8 @@ class RLKDAgent:
             reward_count=moments.count,
             skipped_updates=self.skipped_updates,
             seed=self._seed,
+            rollout=[(episode.state_dict(), reward.clone())
+                     for episode, reward in self.rollout],
             rng_state=self.get_rng_state(),
             learn_rng_state=generator_state(self.learn_generator))
         if self.reward_corrector is not None:
@@ -462,6 +504,9 @@ class RLKDAgent:
         else:
             missing.append('reward_std')
         self.skipped_updates = state.get('skipped_updates', 0)
+        self.rollout = [(Episode.from_state_dict(episode).to(self.device),
+                         reward.to(self.device))
+                        for episode, reward in state.get('rollout', [])]
         if 'seed' in state:
             self._seed = state['seed']
             self.generator = make_generator(self.device, self._seed)

@@ -97,11 +97,12 @@ class EpisodeBatch:
         return (steps < self.lengths.unsqueeze(-1)).to(self.actions.dtype)
 
 
-#: Values in front of a packed episode: finite (1.0 or 0.0), length.
-HEADER = 2
+#: Values in front of a packed episode: finite (1.0 or 0.0), length,
+#: reward.
+HEADER = 3
 
 
-def pack_episode(episode, capacity, finite):
+def pack_episode(episode, capacity, finite, reward):
     """One flat float row: header, then the fields padded to ``capacity``.
 
     The rows of all processes are gathered by one collective
@@ -112,8 +113,11 @@ def pack_episode(episode, capacity, finite):
     num = min(len(episode), capacity)
     states = episode.states[:num]
     state_dim = states.shape[1]
-    header = torch.stack([finite.to(states.dtype),
-                          states.new_full((), float(len(episode)))])
+    header = torch.stack([
+        finite.to(states.dtype),
+        states.new_full((), float(len(episode))),
+        reward.to(states.dtype).reshape(())
+    ])
     columns = (states, episode.policy_states[:num], episode.actions[:num],
                episode.log_probs[:num], episode.values[:num])
     widths = (state_dim, state_dim, 1, 1, 1)

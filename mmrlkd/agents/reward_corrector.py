@@ -95,7 +95,7 @@ def redistribute_return(predictions,
     Args:
         predictions (Tensor): g_t of shape (N,), N >= 1, or (E, N) for E
             episodes padded to N steps (constant past each one's end).
-        episode_return (Tensor | float): G (the same for every episode).
+        episode_return (Tensor | float): G, or each episode's G (E,).
         initial_prediction (Tensor | float): g_{-1}. Defaults to 0.0.
         lengths (Tensor, optional): Steps of each of the E episodes; the
             padding gets 0. Defaults to all N.
@@ -111,6 +111,11 @@ def redistribute_return(predictions,
             device=predictions.device).expand(predictions.shape[:-1] + (1, ))
         previous = torch.cat([initial, predictions[..., :-1]], dim=-1)
         rewards = predictions - previous
+        episode_return = torch.as_tensor(
+            episode_return, dtype=predictions.dtype,
+            device=predictions.device)
+        if episode_return.dim():
+            episode_return = episode_return.unsqueeze(-1)
         residual = episode_return - rewards.sum(-1, keepdim=True)
         if lengths is None:
             return rewards + residual / predictions.shape[-1]
@@ -280,7 +285,8 @@ class RewardCorrector:
                 episodes of the same return (one per process) padded to N.
             temperatures (Tensor): Normalised temperatures, shape (N,) or
                 (E, N).
-            episode_return (Tensor | float): G of the episode(s).
+            episode_return (Tensor | float): G of the episode(s) (one, or
+                shape (E,)).
             lengths (Tensor, optional): Steps of each of the E episodes.
                 Defaults to all N.
 
@@ -296,11 +302,11 @@ class RewardCorrector:
         if lengths is None:
             lengths = torch.full(states.shape[:1], states.shape[1],
                                  dtype=torch.long, device=states.device)
-        episode_return = torch.as_tensor(
+        returns = torch.as_tensor(
             episode_return, dtype=states.dtype,
-            device=states.device).detach().reshape(())
+            device=states.device).detach().expand(lengths.shape)
         self.replay.append((states.detach().clone(),
-                            temperatures.detach().clone(), episode_return,
+                            temperatures.detach().clone(), returns.clone(),
                             lengths.clone()))
         batch = self._replay_batch()
         # Episodes with no step (a process that saw no batch) weigh 0.
@@ -334,7 +340,8 @@ class RewardCorrector:
                      lengths=None):
         """Calibrated per-instance rewards of shape (N,) summing to G, or
         (E, N) with each of the E episodes' rewards summing to G (and 0 on
-        the padding past ``lengths``)."""
+        the padding past ``lengths``; ``episode_return`` is one G or each
+        episode's, shape (E,))."""
         predictions = self.network(states, temperatures, lengths)
         return redistribute_return(predictions, episode_return,
                                    self.network.baseline, lengths)
@@ -384,4 +391,5 @@ def replay_entry(states, temperatures, episode_return, lengths=None):
     if lengths is None:
         lengths = torch.full((states.shape[0], ), states.shape[1],
                              dtype=torch.long, device=states.device)
-    return states, temperatures, episode_return, lengths
+    return (states, temperatures, episode_return.expand(lengths.shape),
+            lengths)

@@ -197,3 +197,46 @@ def test_loading_a_state_saved_without_the_parts_reports_them():
     assert make_agent().load_state_dict(saved) == [
         'reward_corrector', 'state_updater'
     ]
+
+
+def test_a_rollout_of_episodes_is_learnt_together_none_dropped():
+    """rollout_episodes=2: the first episode waits, the second brings one
+    update on both, each episode's rewards summing to its own reward."""
+    agent = make_agent()
+    agent.rollout_episodes = 2
+    calls = spy_on_ppo(agent)
+    first, second = rollout(agent, 1, num=12), rollout(agent, 2)
+    before = params(agent)
+    waiting = agent.learn(first, 0.3)
+    assert not calls and 'policy_loss' not in waiting
+    assert_same(before, params(agent))
+    diagnostics = agent.learn(second, -0.1)
+    assert float(diagnostics['skipped']) == 0
+    (states, actions, _, _, rewards), = calls
+    assert torch.equal(actions, torch.cat([first.actions, second.actions]))
+    assert torch.equal(states,
+                       torch.cat([first.policy_states, second.policy_states]))
+    assert rewards[:12].sum().item() == pytest.approx(0.3, abs=1e-6)
+    assert rewards[12:].sum().item() == pytest.approx(-0.1, abs=1e-6)
+    assert agent.updater.num_updates == 1 and not agent.rollout
+
+
+def test_a_half_full_rollout_survives_a_checkpoint():
+    agent = make_agent()
+    agent.rollout_episodes = 2
+    agent.learn(rollout(agent, 0), 0.2)
+    twin = make_agent(seed=1)
+    twin.rollout_episodes = 2
+    assert twin.load_state_dict(copy.deepcopy(agent.state_dict())) == []
+    assert len(twin.rollout) == 1
+    episode = rollout(agent, seed=5)
+    agent.learn(episode, 0.5)
+    twin.learn(episode, 0.5)
+    assert_same(params(agent), params(twin))
+
+
+@pytest.mark.parametrize('episodes', [0, 1.5])
+def test_rollout_episodes_must_be_a_positive_int(episodes):
+    policy = TemperaturePolicy(hidden_dim=8)
+    with pytest.raises(ValueError, match='rollout_episodes'):
+        RLKDAgent(policy, PPOUpdater(policy), rollout_episodes=episodes)

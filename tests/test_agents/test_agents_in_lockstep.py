@@ -11,6 +11,7 @@ of blocking CI.
 """
 import os
 
+import pytest
 import torch
 import torch.distributed as torch_dist
 from two_processes import run_on_two_processes
@@ -60,8 +61,9 @@ def assert_identical(a, b):
         assert torch.equal(x, y)
 
 
-def _unequal_episodes(rank, _):
+def _unequal_episodes(rank, rollout_episodes):
     agent = make_agent(rank, actor_lr=3e-3)
+    agent.rollout_episodes = rollout_episodes
     sync = AgentSync()
     agent.sync = sync
     agent.seed_for_rank(rank)
@@ -70,12 +72,17 @@ def _unequal_episodes(rank, _):
         agent.learn(
             rollout(agent, 40 if rank == 0 else 25, 10 * rank + step),
             torch.tensor(0.1 * step, device=agent.device))
-    return dict(parameters=parameters(agent), collectives=sync.collectives)
+    return dict(parameters=parameters(agent), collectives=sync.collectives,
+                updates=agent.updater.num_updates)
 
 
-def test_unequal_episodes_learn_identically(tmp_path):
-    results = run(tmp_path, _unequal_episodes)
+@pytest.mark.parametrize('rollout_episodes', [1, 2])
+def test_unequal_episodes_learn_identically(tmp_path, rollout_episodes):
+    results = run(tmp_path, _unequal_episodes, rollout_episodes)
     assert_identical(results[0]['parameters'], results[1]['parameters'])
+    # 3 episodes: 3 updates, or one rollout of 2 (the third waits).
+    assert results[0]['updates'] == results[1]['updates'] == \
+        3 // rollout_episodes
 
 
 def _one_process_cannot_learn(rank, kind):

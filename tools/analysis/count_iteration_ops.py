@@ -299,9 +299,15 @@ class CountIteration(Hook):
         self.result['learned'] = counter.calls['PPO update (without GAE)'] > 0
 
 
-def runner_config(config, batch_size, iterations, work_dir, learn=True):
+def runner_config(config,
+                  batch_size,
+                  iterations,
+                  work_dir,
+                  learn=True,
+                  rollout_episodes=1):
     """The config trained for ``iterations`` iterations on random images
-    (with ``learn`` False, the RLKD agent acts but never learns)."""
+    (with ``learn`` False, the RLKD agent acts but never learns; it learns
+    from rollouts of ``rollout_episodes`` episodes)."""
     cfg = Config.fromfile(config)
     cfg.model.teacher_ckpt = None
     if 'data_preprocessor' in cfg and 'data_preprocessor' not in cfg.model:
@@ -328,6 +334,10 @@ def runner_config(config, batch_size, iterations, work_dir, learn=True):
         if hook['type'].split('.')[-1] == 'RLKDAgentHook':
             hook.update(agent_warmup=0, reward_warmup=0, learn=learn,
                         learn_epoch_interval=1)
+    provider = cfg.model.get('distiller', {}).get('temperature_provider')
+    if provider is not None and \
+            provider.get('type', '').endswith('RLKDTemperature'):
+        provider.rollout_episodes = rollout_episodes
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
     return cfg
@@ -338,7 +348,8 @@ def count_iteration(config,
                     iteration=2,
                     launcher='none',
                     work_dir=None,
-                    learn=True):
+                    learn=True,
+                    rollout_episodes=1):
     """Counts of training iteration ``iteration`` (0-based) of ``config``
     (``learn`` False: an RLKD agent that acts but does not learn, as
     between the RL epochs of the official schedule).
@@ -353,7 +364,7 @@ def count_iteration(config,
     register_all_modules(init_default_scope=False)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = runner_config(config, batch_size, iteration + 1, work_dir or tmp,
-                            learn)
+                            learn, rollout_episodes)
         cfg.launcher = launcher
         prepare_distributed(cfg)
         # A fresh name: a Runner reuses the MessageHub of an existing one.
@@ -396,23 +407,28 @@ def format_table(counts, batch_size):
     return '\n'.join(lines)
 
 
-#: Learning schedules: (name, share of the iterations in which the agent
-#: learns). The official code learns in one epoch of 20 ("RL epochs").
-SCHEDULES = (('paper: learn after every iteration', 1.0),
-             ('official: learn in 1 epoch of 20, act always', 1 / 20))
+#: Episodes per rollout in the rollout schedule's row.
+ROLLOUT = 4
 
 
-def schedule_table(kd, learning, acting):
+def schedule_table(kd, learning, acting, rollout):
     """Rows ``(schedule, agent ops, agent launching ops)`` per iteration,
     averaged over a run, as a share of KD's iteration too: what RLKD adds
-    to KD's counts in an iteration that learns and in one that only acts.
+    to KD's counts in an iteration that learns (``learning``; ``rollout``:
+    one that learns from :data:`ROLLOUT` episodes) and in one that only
+    acts. The official code learns in one epoch of 20 ("RL epochs").
     """
+    schedules = (('paper: learn after every iteration', learning, 1.0),
+                 ('official: learn in 1 epoch of 20, act always', learning,
+                  1 / 20),
+                 (f'rollouts of {ROLLOUT} episodes learned together',
+                  rollout, 1 / ROLLOUT))
     rows = []
-    for name, share in SCHEDULES:
+    for name, learned, share in schedules:
         added = []
         for key in ('ops', 'launches'):
             base = sum(kd[key].values())
-            learn = sum(learning[key].values()) - base
+            learn = sum(learned[key].values()) - base
             act = sum(acting[key].values()) - base
             average = share * learn + (1 - share) * act
             added.append((average, average / base))
@@ -491,8 +507,13 @@ def main():
           f'{sum(acting["ops"].values()):,} ATen ops, '
           f'{sum(acting["launches"].values()):,} launching, '
           f'{sum(acting["reads"].values())} host reads')
+    # Rewards start at iteration 1: the rollout fills at iteration ROLLOUT.
+    rollout = count_iteration(
+        args.rlkd_config, args.batch_size, ROLLOUT, rollout_episodes=ROLLOUT)
+    if not rollout['learned']:
+        raise SystemExit('the rollout did not learn in the counted iteration')
     print(format_schedules(schedule_table(counts['KD'], counts['RLKD'],
-                                          acting)))
+                                          acting, rollout)))
     if args.processes == 2:
         by_rank = count_on_two_processes(configs, args.batch_size)
         print('collectives per iteration under two processes (gloo), '

@@ -174,9 +174,10 @@ class RLKDAgentHook(Hook):
     def _expected_updates(self, runner):
         """Agent updates in the schedule: PPO's ``anneal_lr`` horizon.
 
-        One per ``update_interval`` iterations once the agent acts; a
-        resumed run counts the same total, and the saved update count
-        tells how far along it is.
+        One per ``update_interval`` iterations (and per rollout of the
+        agent's ``rollout_episodes``) once the agent acts and in the epochs
+        it learns; a resumed run counts the same total, and the saved
+        update count tells how far along it is.
         """
         if not self.by_epoch:
             acting = runner.max_iters - self.agent_warmup
@@ -185,7 +186,8 @@ class RLKDAgentHook(Hook):
                 1 for epoch in range(self.agent_warmup, runner.max_epochs)
                 if self._learns_in_epoch(epoch))
             acting = learning_epochs * len(runner.train_dataloader)
-        return max(1, acting // self.update_interval)
+        agent = self._provider(runner).agent
+        return max(1, acting // self.update_interval // agent.rollout_episodes)
 
     def _learns_in_epoch(self, epoch):
         """Whether the agent learns in 0-based ``epoch``."""

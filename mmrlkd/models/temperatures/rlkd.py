@@ -78,6 +78,10 @@ class RLKDTemperature(BaseTemperatureProvider):
         max_episode_length (int, optional): The agent learns from at most
             this many random instances of an episode (see
             :class:`RLKDAgent`); None: all. Defaults to None.
+        rollout_episodes (int): The agent learns from this many rewarded
+            episodes together, each with its own reward (see
+            :class:`RLKDAgent`); 1 is the paper's update per iteration.
+            Defaults to 1.
 
     Examples:
         >>> provider = dict(type='mmrlkd.RLKDTemperature', t_max=10.0,
@@ -103,7 +107,8 @@ class RLKDTemperature(BaseTemperatureProvider):
                  state_update=True,
                  reward_corrector=None,
                  state_updater=None,
-                 max_episode_length=None):
+                 max_episode_length=None,
+                 rollout_episodes=1):
         super().__init__()
         if not warmup_temperature > 0:
             raise ValueError('warmup_temperature must be positive, got '
@@ -134,7 +139,8 @@ class RLKDTemperature(BaseTemperatureProvider):
             if reward_calibration else None,
             state_updater=StateUpdater(dim, **(state_updater or {}))
             if state_update else None,
-            max_episode_length=max_episode_length)
+            max_episode_length=max_episode_length,
+            rollout_episodes=rollout_episodes)
         #: Whether the agent picks the temperatures (set by the hook).
         self.acting = False
         self._record = None  # this iteration's IterationRecord
