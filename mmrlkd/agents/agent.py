@@ -36,6 +36,7 @@ import math
 
 import torch
 
+from .capture import GraphedFunction
 from .episode import HEADER, Episode, pack_episode, unpack_episodes
 from .optim import check_int
 from .rng import (generator_state, make_generator, moved_generator,
@@ -146,6 +147,10 @@ class RLKDAgent:
             dropped, unlike the hook's ``update_interval``): one gather and
             one PPO update for k iterations. 1 is the paper's, an update
             per iteration. Defaults to 1.
+        capture (bool): On CUDA, replay the acting step as a CUDA graph
+            (:class:`GraphedFunction`: checked against eager once per
+            shape, eager with a warning if capture fails). Defaults to
+            True.
 
     Attributes:
         skipped_updates (int): Episodes not learnt from (empty or not
@@ -159,7 +164,8 @@ class RLKDAgent:
                  state_updater=None,
                  max_episode_length=None,
                  seed=None,
-                 rollout_episodes=1):
+                 rollout_episodes=1,
+                 capture=True):
         if max_episode_length is not None:
             check_int('max_episode_length', max_episode_length, 1)
         check_int('rollout_episodes', rollout_episodes, 1)
@@ -179,6 +185,8 @@ class RLKDAgent:
             else int(seed)
         self.generator = make_generator(self.device, self._seed)
         self._set_learn_generator(make_generator(self.device, self._seed))
+        self.graphed_acting = GraphedFunction(
+            self.acting_step, self._network_tensors, enabled=capture)
 
     @property
     def device(self):
@@ -192,6 +200,11 @@ class RLKDAgent:
             if part is not None:
                 modules.append(part.network)
         return modules
+
+    def _network_tensors(self):
+        """Every parameter and buffer the networks hold."""
+        return [t for module in self.networks() for t in module.state_dict(
+            keep_vars=True).values()]
 
     def _parts(self):
         return [
@@ -272,18 +285,23 @@ class RLKDAgent:
                     generator=self.generator,
                     dtype=states.dtype,
                     device=states.device)
-            temperatures, episode = self.acting_step(states, noise)
-        return temperatures, episode
+            temperatures, *fields = self.graphed_acting(states, noise)
+        return temperatures, Episode(states, *fields)
 
     @torch.no_grad()
     def acting_step(self, states, noise):
         """:meth:`act` on given standard normal draws (N,): a pure function
         of tensors, with no host read, that compiles whole
-        (``torch.compile(fullgraph=True)``) and can be captured."""
+        (``torch.compile(fullgraph=True)``) and is captured on CUDA.
+
+        Returns:
+            tuple[Tensor]: Temperatures, then the :class:`Episode` fields
+            after ``states``: policy states, actions, log-probs, values.
+        """
         policy_states = self.policy_states(states)
         out = self.policy.act_on_noise(policy_states, noise)
-        temperatures = out.pop('temperatures')
-        return temperatures, Episode(states, policy_states, **out)
+        return (out['temperatures'], policy_states, out['actions'],
+                out['log_probs'], out['values'])
 
     def learn(self, episode, batch_reward):
         """Train every part on one closed episode, in float32.

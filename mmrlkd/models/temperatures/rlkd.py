@@ -82,6 +82,9 @@ class RLKDTemperature(BaseTemperatureProvider):
             episodes together, each with its own reward (see
             :class:`RLKDAgent`); 1 is the paper's update per iteration.
             Defaults to 1.
+        capture (bool): On CUDA, the agent acts from a CUDA graph (checked
+            against eager; eager with a warning if capture fails).
+            Defaults to True.
 
     Examples:
         >>> provider = dict(type='mmrlkd.RLKDTemperature', t_max=10.0,
@@ -108,7 +111,8 @@ class RLKDTemperature(BaseTemperatureProvider):
                  reward_corrector=None,
                  state_updater=None,
                  max_episode_length=None,
-                 rollout_episodes=1):
+                 rollout_episodes=1,
+                 capture=True):
         super().__init__()
         if not warmup_temperature > 0:
             raise ValueError('warmup_temperature must be positive, got '
@@ -140,7 +144,8 @@ class RLKDTemperature(BaseTemperatureProvider):
             state_updater=StateUpdater(dim, **(state_updater or {}))
             if state_update else None,
             max_episode_length=max_episode_length,
-            rollout_episodes=rollout_episodes)
+            rollout_episodes=rollout_episodes,
+            capture=capture)
         #: Whether the agent picks the temperatures (set by the hook).
         self.acting = False
         self._record = None  # this iteration's IterationRecord
