@@ -117,6 +117,11 @@ def parse_args():
         '--same-batch-reward',
         action='store_true',
         help="also time RLKD with reward='same_batch' (classification)")
+    parser.add_argument(
+        '--eager-agent',
+        action='store_true',
+        help='also time RLKD with the agent acting eagerly (capture=False; '
+        'on CUDA, RLKD acts from a CUDA graph)')
     args = parser.parse_args()
     mode = 'detection' if args.detection else 'classification'
     for name, default in zip(('kd_config', 'rlkd_config', 'image_size'),
@@ -297,6 +302,10 @@ def main():
     if args.same_batch_reward:
         name = 'RLKD, same-batch reward'
         runs[name] = build(args.rlkd_config, args.device, reward='same_batch')
+        runs[name][0].load_state_dict(runs['KD'][0].state_dict())
+    if args.eager_agent:
+        name = 'RLKD, eager agent'
+        runs[name] = build(args.rlkd_config, args.device, capture=False)
         runs[name][0].load_state_dict(runs['KD'][0].state_dict())
     if args.detection:
         data = make_detection_batch(args, runs['KD'][0])
