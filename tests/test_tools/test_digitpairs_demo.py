@@ -1,6 +1,6 @@
 """demo/digitpairs_demo.py: its run settings, and the temperature record.
 
-The demo itself trains for about 11 minutes; this checks the settings its
+The demo itself trains for about 9 minutes; this checks the settings its
 config loader gives every run, and runs its hook on the tiny DigitPairs
 config for two epochs to check the record and the closing table built from
 it.
