@@ -15,11 +15,11 @@ reuses it, so an interrupted comparison continues where it stopped
 runs by ``--methods`` or ``--seed-list``; a last call over everything prints
 the whole table from the results.
 
-The teachers are the ResNet-56 that ``demo/digitpairs_demo.py`` writes to
+The teachers are the configs' ResNet-56 at
 ``work_dirs/digitpairs/teacher_resnet56.pth`` and, for MTKD-RL's second
-teacher, a ResNet-20 at ``work_dirs/digitpairs/teacher_resnet20.pth``. A
-missing one is trained once with its config of ``configs/digitpairs/`` and
-kept there for later calls.
+teacher, a ResNet-20 at ``work_dirs/digitpairs/teacher_resnet20.pth`` (the
+one ``demo/digitpairs_demo.py`` writes). A missing one is trained once with
+its config of ``configs/digitpairs/`` and kept there for later calls.
 """
 import argparse
 import itertools
