@@ -1,6 +1,8 @@
 """Shared fixtures: the repository root and a runner for our tools/ scripts."""
+import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -35,6 +37,36 @@ _share_the_cores_between_workers()
 @pytest.fixture(scope='session')
 def repo_root():
     return ROOT
+
+
+@pytest.fixture(scope='session')
+def once_per_run(tmp_path_factory):
+    """Make something once for the whole test run, across pytest-xdist
+    workers (a session fixture alone is made once per worker).
+
+    ``once_per_run(name, make)`` calls ``make(folder)`` in the first
+    process that asks, with an empty ``folder`` shared by all workers, and
+    returns what it returned (JSON: a string, a dict); the other workers
+    wait for it and get the same value. A ``make`` that raises leaves no
+    value: the next worker to ask makes it again, in an emptied folder.
+    """
+    from filelock import FileLock  # a dependency of torch
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        root = root.parent  # the run's folder; each worker has one below
+
+    def once(name, make):
+        folder, done = root / f'once-{name}', root / f'once-{name}.json'
+        with FileLock(str(done) + '.lock'):
+            if not done.is_file():
+                if folder.exists():
+                    shutil.rmtree(folder)  # left by a make that failed
+                folder.mkdir()
+                done.write_text(json.dumps(make(folder)))
+            return json.loads(done.read_text())
+
+    return once
 
 
 @pytest.fixture

@@ -149,8 +149,8 @@ for arg in ${TORCH_PIP_ARGS[@]+"${TORCH_PIP_ARGS[@]}"}; do
 done
 
 # ---------------------------------------------------------------- mmcv key
-# Prints key=..., ops=cpu|cuda and toolkit=ok ...|error ... (why a CUDA build
-# would fail).
+# Prints key=..., ops=cpu|cuda, toolkit=ok ...|error ... (why a CUDA build
+# would fail) and torch=<version>.
 case "${MMRLKD_MMCV_OPS:-auto}" in
     auto|cpu|cuda) ;;
     *) die "MMRLKD_MMCV_OPS=$MMRLKD_MMCV_OPS: use auto, cpu or cuda" ;;
@@ -209,11 +209,12 @@ print(f'key=mmcv{sys.argv[1]}-torch{torch.__version__}-{ops}-'
       .replace('+', '_'))
 print(f'ops={"cpu" if ops == "cpu" else "cuda"}')
 print(f'toolkit={toolkit}')
+print(f'torch={torch.__version__}')
 EOF
 }
 
-MMCV_KEY='' MMCV_OPS='' TOOLKIT=''
-read_build_info() {  # read_build_info PYTHON: sets MMCV_KEY, MMCV_OPS, TOOLKIT
+MMCV_KEY='' MMCV_OPS='' TOOLKIT='' TORCH_VER=''
+read_build_info() {  # PYTHON: sets MMCV_KEY, MMCV_OPS, TOOLKIT, TORCH_VER
     local info name value
     info=$(mmcv_build_info "$1") || return 1
     while IFS='=' read -r name value; do
@@ -221,6 +222,7 @@ read_build_info() {  # read_build_info PYTHON: sets MMCV_KEY, MMCV_OPS, TOOLKIT
             key) MMCV_KEY=$value ;;
             ops) MMCV_OPS=$value ;;
             toolkit) TOOLKIT=$value ;;
+            torch) TORCH_VER=$value ;;
         esac
     done <<< "$info"
 }
@@ -274,7 +276,6 @@ install_mmcv() {
     read_build_info "$PY" || die "cannot work out how to build mmcv (see above)"
     MMCV_CACHE="$CACHE_DIR/wheels/$MMCV_KEY"
     MMCV_MARK="$VENV/.mmrlkd-mmcv-key"
-    TORCH_VER=$("$PY" -c 'import torch; print(torch.__version__)')
     if mmcv_ok; then
         say "$STEP mmcv $MMCV_VERSION with compiled ops already installed ($MMCV_KEY)"
         return
@@ -382,9 +383,10 @@ EOF
     PY="$VENV/bin/python"
 }
 offline_check() {
-    "$PY" -c 'import torch' 2>/dev/null ||
+    local found
+    found=$("$PY" -c 'import sys, torch; print("Python %d.%d, torch %s, CUDA %s, GPUs visible: %d" % (*sys.version_info[:2], torch.__version__, torch.version.cuda, torch.cuda.device_count()))' 2>/dev/null) ||
         die "$PY has no torch: --offline uses the torch already installed"
-    say "    $("$PY" -c 'import sys, torch; print("Python %d.%d, torch %s, CUDA %s, GPUs visible: %d" % (*sys.version_info[:2], torch.__version__, torch.version.cuda, torch.cuda.device_count()))')"
+    say "    $found"
     # Every requirement met by the wheelhouse or what is installed (torch's
     # lower bound included), the checksums right, the wheels for this Python.
     "$PY" "$HELPER" verify "$DIR" --installed

@@ -180,9 +180,7 @@ def test_benchmark_row():
 
 
 # ---------------------------------------------------------------- lockstep
-@pytest.fixture(scope='module')
-def lockstep_on_cpu():
-    """Two real gloo processes on the CPU (what the GPU row runs on CUDA)."""
+def run_lockstep_on_cpu(folder):
     result = subprocess.run([
         sys.executable, 'tools/analysis/lockstep_check.py', '--backend',
         'gloo', '--device', 'cpu', '--steps', '2'
@@ -193,6 +191,14 @@ def lockstep_on_cpu():
                             timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+@pytest.fixture(scope='module')
+def lockstep_on_cpu(once_per_run):
+    """Two real gloo processes on the CPU (what the GPU row runs on CUDA);
+    run once for both tests, also when pytest-xdist gives them to two
+    workers."""
+    return once_per_run('lockstep_on_cpu', run_lockstep_on_cpu)
 
 
 def test_lockstep_row_passes_two_processes_in_lockstep(lockstep_on_cpu):
@@ -231,14 +237,30 @@ TINY_DIGITS = [
     'custom_hooks.0.agent_warmup=0', 'custom_hooks.0.reward_warmup=1'
 ]
 
+# Runs tools/train.py as __main__ once per command line, all in one
+# interpreter: the OpenMMLab stack is imported once, not once per run (its
+# import takes longer than a run of 4 iterations). Each run builds its own
+# Runner (its own logger, message hub and visualizer, named by
+# experiment_name) in its own work dir.
+TRAIN_RUNS = """
+import json, os, runpy, sys
+for argv in json.loads(sys.argv[1]):
+    sys.argv, sys.path[0] = argv, os.path.dirname(os.path.abspath(argv[0]))
+    runpy.run_path(argv[0], run_name='__main__')
+"""
 
-def train_digitpairs(work_dir, *options):
+
+def train_digitpairs(*runs):
+    """Train each ``(work_dir, options)`` of ``runs`` with tools/train.py;
+    return the scalars each run logged."""
+    argv = [[
+        'tools/train.py', gpu_check.RLKD_DIGITPAIRS, '--work-dir',
+        str(work_dir), '--cfg-options', *TINY_DIGITS,
+        f'experiment_name={osp.basename(work_dir)}', *options
+    ] for work_dir, options in runs]
     result = subprocess.run(
-        [
-            sys.executable, 'tools/train.py', gpu_check.RLKD_DIGITPAIRS,
-            '--work-dir',
-            str(work_dir), '--cfg-options', *TINY_DIGITS, *options
-        ],
+        [sys.executable, '-c', TRAIN_RUNS,
+         json.dumps(argv)],
         cwd=ROOT,
         env=dict(
             os.environ,
@@ -249,16 +271,16 @@ def train_digitpairs(work_dir, *options):
         text=True,
         timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    return gpu_check._scalars(str(work_dir))
+    return [gpu_check._scalars(str(work_dir)) for work_dir, _ in runs]
 
 
 @pytest.mark.slow
 def test_agent_row_on_real_training_logs(tmp_path):
     """The row passes a CPU run whose agent learns and fails the same run
     with the agent frozen (it acts, logs, never updates)."""
-    learned = train_digitpairs(tmp_path / 'learns')
+    learned, frozen = train_digitpairs(
+        (tmp_path / 'learns', []),
+        (tmp_path / 'frozen', ['custom_hooks.0.learn=False']))
     assert 'none skipped' in gpu_check.judge_agent_learned(learned)
-    frozen = train_digitpairs(tmp_path / 'frozen',
-                              'custom_hooks.0.learn=False')
     assert gpu_check.judge_losses(frozen)
     fails(gpu_check.judge_agent_learned, frozen, match='no agent update')

@@ -204,9 +204,15 @@ custom_hooks = [
 
 
 @pytest.fixture(scope='module')
-def installed(repo_root, tmp_path_factory):
-    """A regular ``pip install`` of this repository into a fresh folder."""
-    tmp = tmp_path_factory.mktemp('regular_install')
+def installed(repo_root, once_per_run):
+    """A regular ``pip install`` of this repository into a fresh folder,
+    made once for both tests, also when pytest-xdist gives them to two
+    workers."""
+    return once_per_run('regular_install',
+                        lambda tmp: install_a_copy(repo_root, tmp))
+
+
+def install_a_copy(repo_root, tmp):
     source, target = tmp / 'src', tmp / 'site'
     # What setup.py and MANIFEST.in use; not the venv, work dirs or data.
     ignore = shutil.ignore_patterns('__pycache__', '*.pyc', '.mim')

@@ -28,10 +28,6 @@ import torch.multiprocessing as mp
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmrlkd.agents import (AgentSync, PPOUpdater,  # noqa: E402
-                           RewardCorrector, RLKDAgent, StateUpdater,
-                           TemperaturePolicy)
-
 
 def digest(agent):
     sha = hashlib.sha256()
@@ -42,6 +38,12 @@ def digest(agent):
 
 
 def worker(rank, args, init_file, results):
+    # Imported here, not at the top: the parent only starts the two
+    # processes, and importing mmrlkd (the whole OpenMMLab stack) there too
+    # would add a third import to the two the processes need.
+    from mmrlkd.agents import (AgentSync, PPOUpdater, RewardCorrector,
+                               RLKDAgent, StateUpdater, TemperaturePolicy)
+
     device = args.device
     if device == 'cuda':
         device = f'cuda:{rank if args.backend == "nccl" else 0}'
