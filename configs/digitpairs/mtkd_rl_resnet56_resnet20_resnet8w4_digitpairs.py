@@ -5,8 +5,9 @@
 # the agent updated at the end of each epoch (79 batches < agent_step).
 # Same student and schedule as the KD and RLKD configs of this folder.
 #
-# Teacher checkpoints: ResNet-56 from configs/digitpairs/resnet56_digitpairs.py,
-# ResNet-20 from configs/digitpairs/resnet20_digitpairs.py (see those files;
+# Teacher checkpoints: ResNet-56 from
+# configs/digitpairs/resnet56_digitpairs.py, ResNet-20 from
+# configs/digitpairs/resnet20_digitpairs.py (see those files;
 # demo/digitpairs_demo.py puts the ResNet-20 at the path below).
 _base_ = [
     '../_base_/models/cifar_resnet_classifiers.py',
