@@ -177,6 +177,12 @@ def test_benchmark_row():
     fails(gpu_check.judge_benchmark, '', match='no ratio')
     fails(gpu_check.judge_benchmark, BENCHMARK.replace('1.017', '1.200'))
     fails(gpu_check.judge_benchmark, BENCHMARK.replace('  2\n', '  9\n'))
+    # With the agent eager beside it: reported, not judged.
+    eager = BENCHMARK.replace(
+        'per-block', 'RLKD, eager agent            median     60.0 ms   '
+        'ratio to KD 1.456\nper-block', 1)
+    assert 'agent eager (no capture): 1.456' in gpu_check.judge_benchmark(
+        eager)
 
 
 # ---------------------------------------------------------------- lockstep
