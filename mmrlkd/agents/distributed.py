@@ -1,15 +1,13 @@
 """What keeps the agents of several processes in lockstep.
 
 Each process acts on its own instances, yet every agent must take the same
-steps, or the agents drift apart. Two rules make that true by construction:
-
-- every branch that decides whether a collective runs (learn from an
-  episode or skip it) is taken on values all processes agreed on, from one
-  small all-reduce (:meth:`AgentSync.agree`);
-- an optimiser step's gradients cross processes in one flat bucket
-  (:meth:`AgentSync.average_gradients`), weighted by how many instances each
-  process averaged over, so unequal episodes (detection: RoIs per image vary)
-  count as one big episode.
+steps, or the agents drift apart. The RLKD agent gathers every process's
+episode in one collective (:meth:`AgentSync.gather`) and each process runs
+the same update on all of them, deciding whether to learn from the gathered
+values alone; :meth:`AgentSync.check_identical` verifies now and then that
+they did not drift. The MTKD-RL agent instead averages each optimiser
+step's gradients in one flat bucket (:meth:`AgentSync.average_gradients`),
+weighted by how many instances each process averaged over.
 
 In a single process every method is a no-op that launches nothing.
 """
@@ -57,26 +55,6 @@ class AgentSync:
     def active(self):
         """Whether there are other processes to agree with."""
         return self.world_size > 1
-
-    def agree(self, values):
-        """Element-wise minimum of ``values`` over processes.
-
-        A maximum is the minimum of the negated value, a logical AND the
-        minimum of 0/1 flags: one all-reduce settles several decisions.
-
-        Args:
-            values (Tensor): 1-D, identical layout on every process.
-
-        Returns:
-            Tensor: The agreed values (``values`` itself when alone).
-        """
-        if not self.active:
-            return values
-        values = values.clone()
-        torch_dist.all_reduce(
-            values, op=torch_dist.ReduceOp.MIN, group=self.group)
-        self.collectives += 1
-        return values
 
     def sum(self, values):
         """``values`` summed over processes (itself when alone)."""

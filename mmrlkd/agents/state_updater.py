@@ -193,10 +193,10 @@ class StateUpdater:
         """What the policy sees, ``m(s) * s``, shape (N, D)."""
         return self.network.masks(states) * states
 
-    def noise(self, states, valid=None):
-        """Replacement for the masked-out part: Gaussian noise with each
-        episode's feature means and deviations (over its ``valid`` steps
-        when episodes are padded, shape (E, N))."""
+    @staticmethod
+    def noise_moments(states, valid=None):
+        """Each episode's feature means and (unbiased) deviations, over its
+        ``valid`` steps when episodes are padded (shape (E, N))."""
         if valid is None:
             valid = states.new_ones(states.shape[:-1])
         valid = valid.unsqueeze(-1)
@@ -204,12 +204,19 @@ class StateUpdater:
         mean = (states * valid).sum(-2, keepdim=True) / counts.clamp_min(1)
         var = ((states - mean).square() * valid).sum(
             -2, keepdim=True) / (counts - 1).clamp_min(1)
+        return mean, var.sqrt()
+
+    def noise(self, states, valid=None, moments=None):
+        """Replacement for the masked-out part: Gaussian noise with each
+        episode's feature means and deviations (:meth:`noise_moments`, or
+        ``moments`` already taken of these states)."""
+        mean, std = moments or self.noise_moments(states, valid)
         noise = torch.randn(
             states.shape,
             generator=self.generator,
             dtype=states.dtype,
             device=states.device)
-        return mean + var.sqrt() * noise
+        return mean + std * noise
 
     def loss(self, states, temperatures, targets, noise=None):
         """Eq. (13) with its two terms (see :func:`state_updater_loss`).
@@ -247,10 +254,11 @@ class StateUpdater:
         if valid is None:
             valid = torch.ones_like(targets)
         weights = valid / valid.sum()
+        moments = self.noise_moments(states, valid)  # the same every epoch
         first = gate = None
         for _ in range(max(self.epochs, 1)):
-            masks, predictions = self.network(states, temperatures,
-                                              self.noise(states, valid))
+            masks, predictions = self.network(
+                states, temperatures, self.noise(states, moments=moments))
             if gate is None:
                 gate = self._explained(predictions.detach(), targets,
                                        weights) \

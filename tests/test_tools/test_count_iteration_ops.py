@@ -12,7 +12,7 @@ import torch
 #: with all hooks. Measured on the CPU with torch 2.14.1 on 2026-12-06
 #: (``python tools/analysis/count_iteration_ops.py --processes 2``): KD
 #: 1,198 operations (997 that can launch a kernel) and 11 host reads, RLKD
-#: 3,063 (2,064) and 13 host reads, the agent's collectives 0 and 2. RLKD
+#: 3,049 (2,051) and 13 host reads, the agent's collectives 0 and 2. RLKD
 #: had 2,705 operations and 10 collectives before the agent learned from
 #: the gathered, padded episodes of all processes (the masks cost ~340
 #: operations, mostly views). The budgets are those counts with a ~2 %
