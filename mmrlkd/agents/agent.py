@@ -147,10 +147,10 @@ class RLKDAgent:
             dropped, unlike the hook's ``update_interval``): one gather and
             one PPO update for k iterations. 1 is the paper's, an update
             per iteration. Defaults to 1.
-        capture (bool): On CUDA, replay the acting step as a CUDA graph
-            (:class:`GraphedFunction`: checked against eager once per
-            shape, eager with a warning if capture fails). Defaults to
-            True.
+        capture (bool): On CUDA, replay the acting and the learning step
+            as CUDA graphs (:class:`GraphedFunction`: checked against eager
+            once per shape, eager with a warning if capture fails).
+            Defaults to True.
 
     Attributes:
         skipped_updates (int): Episodes not learnt from (empty or not
@@ -187,6 +187,14 @@ class RLKDAgent:
         self._set_learn_generator(make_generator(self.device, self._seed))
         self.graphed_acting = GraphedFunction(
             self.acting_step, self._network_tensors, enabled=capture)
+        self.graphed_learning = GraphedFunction(
+            self.learning_step,
+            self._learning_tensors,
+            enabled=capture,
+            updates=True,
+            capturing=self._capturable)
+        #: The names of :meth:`learning_step`'s outputs.
+        self._learning_keys = None
 
     @property
     def device(self):
@@ -205,6 +213,31 @@ class RLKDAgent:
         """Every parameter and buffer the networks hold."""
         return [t for module in self.networks() for t in module.state_dict(
             keep_vars=True).values()]
+
+    def _learning_tensors(self):
+        """Every tensor :meth:`learning_step` reads or changes in place."""
+        tensors = self._network_tensors() + \
+            self.reward_scale.moments.tensors()
+        for part in self._parts():
+            tensors += part.tensors()
+        return tensors
+
+    @contextlib.contextmanager
+    def _capturable(self):
+        """The optimizers marked capturable while a step is captured (their
+        device-side step counts make them so; the mark lets them run
+        inside a capture)."""
+        groups = [
+            group for part in self._parts()
+            for group in part.optimizer.param_groups
+        ]
+        for group in groups:
+            group['capturable'] = True
+        try:
+            yield
+        finally:
+            for group in groups:
+                group['capturable'] = False
 
     def _parts(self):
         return [
@@ -333,9 +366,15 @@ class RLKDAgent:
             if len(self.rollout) < self.rollout_episodes:
                 return dict(skipped_updates=float(self.skipped_updates))
             rollout, self.rollout = self.rollout, []
-            gathered = self._gather(rollout)
-            if gathered is not None:
-                diagnostics = self._learn(*gathered)
+            rows = self._gather(rollout)
+            if rows is not None:
+                self.updater.advance_schedule()
+                noise = rows.new_zeros(0) if self.state_updater is None else \
+                    self.state_updater.standard_noise(
+                        (rows.shape[0], self.capacity, self.policy.state_dim),
+                        rows.device)
+                values = self.graphed_learning(rows, noise)
+                diagnostics = dict(zip(self._learning_keys, values))
             else:
                 self.skipped_updates += 1
                 diagnostics = dict.fromkeys(
@@ -344,10 +383,25 @@ class RLKDAgent:
         diagnostics['skipped_updates'] = float(self.skipped_updates)
         return diagnostics
 
-    def _learn(self, batch, rewards):
-        """Steps 1-4 of the module docstring on a checked
-        :class:`EpisodeBatch` whose episode e has reward ``rewards[e]``
-        (the rollout's k rewards, repeated for each process)."""
+    def learning_step(self, rows, noise):
+        """Steps 1-4 of the module docstring on the gathered rows of
+        :meth:`_gather` (checked: some step, all finite), with the state
+        updater's standard normal draws ``noise`` (empty without it).
+
+        A function of tensors that changes the agent's tensors in place,
+        with no host read and shapes fixed by the capacity: it is captured
+        on CUDA. Returns the diagnostics' values (their names are kept in
+        ``_learning_keys``).
+        """
+        batch = unpack_episodes(rows, self.capacity, self.policy.state_dim)
+        diagnostics = self._learn(batch, rows[:, 2], noise)
+        self._learning_keys = tuple(diagnostics)
+        return tuple(diagnostics.values())
+
+    def _learn(self, batch, rewards, noise):
+        """:meth:`learning_step` on an :class:`EpisodeBatch` whose episode
+        e has reward ``rewards[e]`` (the rollout's k rewards, repeated for
+        each process)."""
         nan = rewards.new_full((), math.nan)
         diagnostics = dict.fromkeys(DIAGNOSTICS, nan)
         valid = batch.valid
@@ -398,7 +452,8 @@ class RLKDAgent:
         # instance's typical share.
         if self.state_updater is not None:
             terms = self.state_updater.update(batch.states, temperatures,
-                                              credit * lengths.sqrt(), valid)
+                                              credit * lengths.sqrt(), valid,
+                                              noise)
             diagnostics.update(
                 state_updater_loss=terms['loss'],
                 state_updater_mse=terms['mse'],
@@ -409,9 +464,9 @@ class RLKDAgent:
 
         # 4. PPO on the per-instance rewards.
         diagnostics.update(
-            self.updater.update(batch.policy_states, batch.actions,
-                                batch.log_probs, batch.values, step_rewards,
-                                valid))
+            self.updater.train(batch.policy_states, batch.actions,
+                               batch.log_probs, batch.values, step_rewards,
+                               valid))
         return diagnostics
 
     def _gather(self, rollout):
@@ -428,9 +483,9 @@ class RLKDAgent:
         gathers again at the new capacity (the first update does so too).
 
         Returns:
-            tuple: The :class:`EpisodeBatch` (process-major: process p's
-            k episodes are rows ``p * k`` to ``p * k + k - 1``) and the
-            rewards (E,).
+            Tensor: The rows of :func:`pack_episode`, (E, ...),
+            process-major: process p's k episodes are rows ``p * k`` to
+            ``p * k + k - 1``.
         """
         finite = [episode_is_finite(episode, reward)
                   for episode, reward in rollout]
@@ -452,8 +507,7 @@ class RLKDAgent:
             self._grow_capacity(longest)
         if not all(ok > 0 for ok, _, _ in headers) or longest == 0:
             return None
-        return (unpack_episodes(rows, self.capacity, self.policy.state_dim),
-                rows[:, 2])
+        return rows
 
     def _grow_capacity(self, length):
         """Room for an episode of ``length`` steps (it never shrinks)."""
@@ -473,12 +527,12 @@ class RLKDAgent:
 
     def state_dict(self):
         """Networks, optimizers, replay, reward statistics and the RNG."""
-        moments = self.reward_scale.moments
+        moments = self.reward_scale.moments.state_dict()
         state = dict(
             policy=self.policy.state_dict(),
             updater=self.updater.state_dict(),
-            reward_moments=moments.sums,
-            reward_count=moments.count,
+            reward_moments=moments['sums'],
+            reward_count=moments['count'],
             skipped_updates=self.skipped_updates,
             seed=self._seed,
             rollout=[(episode.state_dict(), reward.clone())

@@ -38,7 +38,8 @@ def move_optimizer(optimizer, params, device):
     creates new parameter objects for others ('meta', or always under
     ``torch.__future__.set_overwrite_module_params_on_conversion``), which
     would leave the optimizer stepping the old ones. The state is moved
-    too: ``Optimizer.load_state_dict`` puts it on the parameters' device,
+    too, and a tensor learning rate: ``Optimizer.load_state_dict`` puts
+    the state on the parameters' device,
     a later ``.to()`` leaves it behind. An unfused, non-capturable optimizer
     keeps its step count on the CPU by design (it reads it on the host), so
     that one stays.
@@ -56,6 +57,8 @@ def move_optimizer(optimizer, params, device):
     new = dict(zip(map(id, old), params))
     for group in optimizer.param_groups:
         group['params'] = [new[id(p)] for p in group['params']]
+        if torch.is_tensor(group['lr']):  # a fused optimizer's tensor lr
+            group['lr'] = group['lr'].to(device)
     on_host = 'step' if not (optimizer.defaults.get('fused')
                              or optimizer.defaults.get('capturable')) else None
     states = list(optimizer.state.items())
@@ -67,3 +70,15 @@ def move_optimizer(optimizer, params, device):
             if torch.is_tensor(value) and key != on_host else value
             for key, value in state.items()
         }
+
+
+def optimizer_tensors(optimizer):
+    """Every tensor ``optimizer`` reads and writes in a step: its state
+    (moments, step counts) and tensor learning rates."""
+    return [
+        value for state in optimizer.state.values()
+        for value in state.values() if torch.is_tensor(value)
+    ] + [
+        group['lr'] for group in optimizer.param_groups
+        if torch.is_tensor(group['lr'])
+    ]

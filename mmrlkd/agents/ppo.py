@@ -17,7 +17,8 @@ import math
 import torch
 import torch.nn as nn
 
-from .optim import adam, check_int, check_range, move_optimizer
+from .optim import (adam, check_int, check_range, move_optimizer,
+                    optimizer_tensors)
 from .rollout import compute_gae
 from .statistics import explained_variance
 
@@ -183,14 +184,43 @@ class PPOUpdater:
                     group, self.max_grad_norm, foreach=True)
         self.optimizer.step()
 
-    def update(self,
-               states,
-               actions,
-               old_log_probs,
-               values,
-               rewards,
-               valid=None):
-        """Run the actor and critic epochs on terminal episodes.
+    def update(self, *episodes, **kwargs):
+        """:meth:`advance_schedule`, then :meth:`train` on the episodes."""
+        self.advance_schedule()
+        return self.train(*episodes, **kwargs)
+
+    def advance_schedule(self):
+        """Count the update and set the actor's learning rate for it.
+
+        The rate is written into a tensor the fused optimizer reads (where
+        it has one), so a captured :meth:`train` follows ``anneal_lr``.
+        """
+        actor_lr = self.current_actor_lr()
+        lr = self.actor_group['lr']
+        if torch.is_tensor(lr) and lr.device == self.policy.log_std.device:
+            lr.fill_(actor_lr)
+        else:  # the first update, or a checkpoint's float
+            self.actor_group['lr'] = self._tensor_lr(actor_lr)
+        self.num_updates += 1
+
+    def _tensor_lr(self, value):
+        """``value`` as the tensor learning rate of a fused optimizer on the
+        policy's device; a float for optimizers that take no tensor."""
+        if not self.optimizer.defaults.get('fused'):
+            return value
+        return torch.tensor(
+            float(value), dtype=torch.float32,
+            device=self.policy.log_std.device)
+
+    def train(self,
+              states,
+              actions,
+              old_log_probs,
+              values,
+              rewards,
+              valid=None):
+        """Run the actor and critic epochs on terminal episodes, at the
+        learning rate :meth:`advance_schedule` set.
 
         The caller vouches that some step is valid and every input is
         finite (:meth:`RLKDAgent.learn` checks that for all processes at
@@ -226,9 +256,6 @@ class PPOUpdater:
         # (under several processes, the mean over the union of their
         # episodes, as one episode of all their instances would give).
         weights = valid / valid.sum()
-        actor_lr = self.current_actor_lr()
-        self.actor_group['lr'] = actor_lr
-        self.num_updates += 1
 
         advantages, returns = compute_gae(rewards * valid, values * valid,
                                           self.gamma, self.gae_lambda)
@@ -272,7 +299,7 @@ class PPOUpdater:
                                                   weights).to(reference),
             advantage_mean=weighted_mean(advantages, weights),
             return_mean=weighted_mean(returns, weights),
-            actor_lr=reference + actor_lr,
+            actor_lr=reference + self.actor_group['lr'],
             skipped=reference)
         return diagnostics
 
@@ -288,6 +315,10 @@ class PPOUpdater:
                 entropy=self.policy.entropy().mean(),
                 skipped=std.new_ones(()))
         return diagnostics
+
+    def tensors(self):
+        """What :meth:`train` changes in place besides the policy."""
+        return optimizer_tensors(self.optimizer)
 
     def to(self, device):
         """Follow the policy (moved by its owner) with the optimizer."""

@@ -23,13 +23,13 @@ linear map; an LSTM over 64..256 steps costs more than the whole PPO update
 on a CPU.)
 """
 import math
-from collections import deque
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .optim import adam, check_int, check_range, move_optimizer
+from .optim import (adam, check_int, check_range, move_optimizer,
+                    optimizer_tensors)
 
 
 def return_decomposition_loss(predictions,
@@ -178,6 +178,91 @@ class ReturnDecompositionNet(nn.Module):
         return self.baseline + contributions.cumsum(-1) / norm
 
 
+class ReplayRing:
+    """The latest ``size`` entries of E padded episodes, in fixed tensors.
+
+    Written in place at a slot counted on the device, so that adding an
+    entry and reading the batch never waits for the device and a captured
+    learning step finds the replay at the same addresses every time. Slots
+    not yet written hold episodes of length 0, which weigh nothing. The
+    tensors are made again (the entries kept) only when an entry's shape
+    differs: a longer capacity, or another number of episodes.
+
+    Args:
+        size (int): Entries kept.
+    """
+
+    def __init__(self, size):
+        self.size = int(size)
+        self.tensors = None  # states, temperatures, returns, lengths
+        self.count = None  # entries written so far (0-dim int64)
+
+    def add(self, states, temperatures, returns, lengths):
+        """Write one entry (states (E, N, D), temperatures (E, N), returns
+        and lengths (E,)) over the oldest."""
+        rows, length = temperatures.shape
+        if self.tensors is None or self.tensors[1].shape[1] != rows or \
+                self.tensors[1].shape[2] < length:
+            self._reshape(rows, length, states)
+        pad = self.tensors[1].shape[2] - length
+        if pad:
+            states = F.pad(states, (0, 0, 0, pad))
+            temperatures = F.pad(temperatures, (0, pad))
+        slot = self.count.remainder(self.size).reshape(1)
+        for buffer, value in zip(self.tensors,
+                                 (states, temperatures, returns, lengths)):
+            buffer.index_copy_(0, slot, value.unsqueeze(0).to(buffer))
+        self.count.add_(1)
+        return slot
+
+    def batch(self):
+        """Every slot's episodes as one (size * E, ...) batch (views)."""
+        return tuple(t.flatten(0, 1) for t in self.tensors)
+
+    def entries(self):
+        """The written entries, oldest first (a host read: checkpoints and
+        inspection, not the hot path)."""
+        if self.tensors is None:
+            return []
+        count = int(self.count)
+        slots = [(count - k) % self.size
+                 for k in range(min(count, self.size), 0, -1)]
+        return [tuple(t[slot] for t in self.tensors) for slot in slots]
+
+    def load(self, entries):
+        """Start again from ``entries`` (oldest first): the latest ``size``
+        of those with as many episodes as the newest."""
+        self.tensors = self.count = None
+        entries = [replay_entry(*entry) for entry in entries]
+        if entries:
+            rows = entries[-1][1].shape[0]
+            for entry in [e for e in entries if e[1].shape[0] == rows][
+                    -self.size:]:
+                self.add(*entry)
+
+    def _reshape(self, rows, length, like):
+        """New tensors for entries of ``rows`` episodes of at least
+        ``length`` steps, keeping the entries that have as many."""
+        old = []
+        if self.tensors is not None and self.tensors[1].shape[1] == rows:
+            old = self.entries()
+            length = max(length, self.tensors[1].shape[2])
+        self.tensors = (like.new_zeros((self.size, rows, length,
+                                        like.shape[-1])),
+                        like.new_zeros((self.size, rows, length)),
+                        like.new_zeros((self.size, rows)),
+                        like.new_zeros((self.size, rows), dtype=torch.long))
+        self.count = like.new_zeros((), dtype=torch.long)
+        for entry in old:
+            self.add(*entry)
+
+    def to(self, device):
+        if self.tensors is not None:
+            self.tensors = tuple(t.to(device) for t in self.tensors)
+            self.count = self.count.to(device)
+        return self
+
+
 class RewardCorrector:
     """Trains the return decomposition and calibrates the batch reward.
 
@@ -231,7 +316,8 @@ class RewardCorrector:
         check_range('aux_weight', aux_weight, 0, math.inf)
         self.network = ReturnDecompositionNet(int(state_dim), int(hidden_dim))
         self.epochs = int(epochs)
-        self.replay = deque(maxlen=int(replay_size))
+        self.replay_size = int(replay_size)
+        self.ring = ReplayRing(replay_size)
         self.final_weight = final_weight
         self.aux_weight = aux_weight
         self.last_heldout_prediction = None
@@ -262,20 +348,17 @@ class RewardCorrector:
                                                       self.aux_weight, lengths,
                                                       reduction)
 
+    @property
+    def replay(self):
+        """The replayed entries, oldest first: (states (E, N, D),
+        temperatures (E, N), returns (E,), lengths (E,)) each (a host
+        read)."""
+        return self.ring.entries()
+
     def _replay_batch(self):
-        """The replayed episodes padded to one (E, N, ...) batch, with their
-        returns (E,) and lengths (E,)."""
-        capacity = max(entry[1].shape[-1] for entry in self.replay)
-        states, temperatures, returns, lengths = [], [], [], []
-        for entry_states, entry_temperatures, entry_return, entry_lengths \
-                in self.replay:
-            pad = capacity - entry_temperatures.shape[-1]
-            states.append(F.pad(entry_states, (0, 0, 0, pad)))
-            temperatures.append(F.pad(entry_temperatures, (0, pad)))
-            returns.append(entry_return.expand(entry_lengths.shape))
-            lengths.append(entry_lengths)
-        return (torch.cat(states), torch.cat(temperatures), torch.cat(returns),
-                torch.cat(lengths))
+        """Every replay slot's episodes as one (R * E, N, ...) batch, with
+        their returns and lengths (slots not yet written: length 0)."""
+        return self.ring.batch()
 
     def update(self, states, temperatures, episode_return, lengths=None):
         """Train on the replay after adding this episode (or episodes).
@@ -305,14 +388,16 @@ class RewardCorrector:
         returns = torch.as_tensor(
             episode_return, dtype=states.dtype,
             device=states.device).detach().expand(lengths.shape)
-        self.replay.append((states.detach().clone(),
-                            temperatures.detach().clone(), returns.clone(),
-                            lengths.clone()))
+        slot = self.ring.add(states.detach(), temperatures.detach(), returns,
+                             lengths)
         batch = self._replay_batch()
-        # Episodes with no step (a process that saw no batch) weigh 0.
+        # Episodes with no step (a process that saw no batch, a slot not
+        # yet written) weigh 0.
         weights = (batch[3] > 0).to(states.dtype)
         weights = weights / weights.sum().clamp_min(1)
-        new = slice(weights.shape[0] - lengths.shape[0], None)
+        # This entry's rows of the batch.
+        new = (slot * lengths.shape[0] +
+               torch.arange(lengths.shape[0], device=slot.device))
         episode_loss = None
         for _ in range(max(self.epochs, 1)):
             predictions, losses = self._predictions_and_loss(
@@ -346,23 +431,25 @@ class RewardCorrector:
         return redistribute_return(predictions, episode_return,
                                    self.network.baseline, lengths)
 
+    def tensors(self):
+        """What :meth:`update` changes in place besides the network."""
+        ring = [] if self.ring.tensors is None else [*self.ring.tensors,
+                                                     self.ring.count]
+        return optimizer_tensors(self.optimizer) + ring
+
     def state_dict(self):
         """Network, optimizer and replayed episodes."""
         return dict(
             network=self.network.state_dict(),
             optimizer=self.optimizer.state_dict(),
-            replay=[
-                tuple(t.clone() for t in episode) for episode in self.replay
-            ])
+            replay=[tuple(t.clone() for t in entry) for entry in self.replay])
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned, on the network's device.
         """
         self.network.load_state_dict(state_dict['network'])
         self.optimizer.load_state_dict(state_dict['optimizer'])
-        self.replay.clear()
-        self.replay.extend(
-            replay_entry(*entry) for entry in state_dict['replay'])
+        self.ring.load(state_dict['replay'])
         self.to(self.network.baseline.device)
 
     def to(self, device):
@@ -374,11 +461,7 @@ class RewardCorrector:
                 device)
         self.params = list(self.network.parameters())
         move_optimizer(self.optimizer, self.params, device)
-        replay = [
-            tuple(t.to(device) for t in episode) for episode in self.replay
-        ]
-        self.replay.clear()
-        self.replay.extend(replay)
+        self.ring.to(device)
         return self
 
 

@@ -37,7 +37,8 @@ import math
 import torch
 import torch.nn as nn
 
-from .optim import adam, check_int, check_range, move_optimizer
+from .optim import (adam, check_int, check_range, move_optimizer,
+                    optimizer_tensors)
 from .ppo import weighted_mean
 from .statistics import RunningMoments
 
@@ -206,17 +207,25 @@ class StateUpdater:
             -2, keepdim=True) / (counts - 1).clamp_min(1)
         return mean, var.sqrt()
 
-    def noise(self, states, valid=None, moments=None):
+    def standard_noise(self, shape, device):
+        """The standard normal draws of one :meth:`update` on states of
+        ``shape`` ((N, D) or (E, N, D)): float32 of shape
+        ``(max(epochs, 1), *shape)``, from :attr:`generator`. A captured
+        update takes them as an input: the generator stays outside the
+        graph."""
+        return torch.randn((max(self.epochs, 1), ) + tuple(shape),
+                           generator=self.generator,
+                           device=device)
+
+    def noise(self, states, valid=None, moments=None, standard=None):
         """Replacement for the masked-out part: Gaussian noise with each
         episode's feature means and deviations (:meth:`noise_moments`, or
-        ``moments`` already taken of these states)."""
+        ``moments`` already taken of these states), from ``standard``
+        normal draws of the states' shape (drawn here if None)."""
         mean, std = moments or self.noise_moments(states, valid)
-        noise = torch.randn(
-            states.shape,
-            generator=self.generator,
-            dtype=states.dtype,
-            device=states.device)
-        return mean + std * noise
+        if standard is None:
+            standard = self.standard_noise(states.shape, states.device)[0]
+        return mean + std * standard
 
     def loss(self, states, temperatures, targets, noise=None):
         """Eq. (13) with its two terms (see :func:`state_updater_loss`).
@@ -231,7 +240,12 @@ class StateUpdater:
         return state_updater_loss(masks, predictions, targets,
                                   self.sparsity_weight, self.regression_weight)
 
-    def update(self, states, temperatures, targets, valid=None):
+    def update(self,
+               states,
+               temperatures,
+               targets,
+               valid=None,
+               standard_noise=None):
         """Train on one episode (or E padded ones); returns the first
         step's terms (0-dim).
 
@@ -242,6 +256,8 @@ class StateUpdater:
             targets (Tensor): Each state's return G_t, likewise.
             valid (Tensor, optional): 1.0 on steps, 0.0 on padding, the
                 shape of ``targets``. Defaults to every step valid.
+            standard_noise (Tensor, optional): :meth:`standard_noise` of
+                ``states``; drawn here if None.
 
         Returns:
             dict[str, Tensor]: ``loss``, ``sparsity``, ``mse``,
@@ -254,11 +270,14 @@ class StateUpdater:
         if valid is None:
             valid = torch.ones_like(targets)
         weights = valid / valid.sum()
+        if standard_noise is None:
+            standard_noise = self.standard_noise(states.shape, states.device)
         moments = self.noise_moments(states, valid)  # the same every epoch
         first = gate = None
-        for _ in range(max(self.epochs, 1)):
-            masks, predictions = self.network(
-                states, temperatures, self.noise(states, moments=moments))
+        for epoch in range(max(self.epochs, 1)):
+            noise = self.noise(
+                states, moments=moments, standard=standard_noise[epoch])
+            masks, predictions = self.network(states, temperatures, noise)
             if gate is None:
                 gate = self._explained(predictions.detach(), targets,
                                        weights) \
@@ -301,6 +320,10 @@ class StateUpdater:
         ])
         mse, var = self._fit.update(moments).unbind()
         return (1 - mse / var.clamp_min(1e-12)).clamp(0, 1)
+
+    def tensors(self):
+        """What :meth:`update` changes in place besides the networks."""
+        return optimizer_tensors(self.optimizer) + self._fit.tensors()
 
     def state_dict(self):
         """Networks, optimizer state and the running fit of h."""

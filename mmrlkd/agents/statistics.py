@@ -15,7 +15,10 @@ class RunningMoments:
     """Bias-corrected EMAs (as in Adam) of a 1-D tensor of moments.
 
     The first update returns the values themselves; later ones weigh the
-    past by ``momentum``. The state is a tensor and a count, both saved.
+    past by ``momentum``. The averages and the count are tensors updated in
+    place (saved in checkpoints): a captured learning step reads and
+    writes them at fixed addresses, and the bias correction follows the
+    count on the device rather than freezing a Python number into a graph.
 
     Args:
         momentum (float): Weight of the past, in [0, 1). Defaults to 0.99.
@@ -26,34 +29,53 @@ class RunningMoments:
             raise ValueError(f'momentum must be in [0, 1), got {momentum}')
         self.momentum = momentum
         self.sums = None  # EMA, not bias-corrected
-        self.count = 0
+        self.counts = None  # updates so far (0-dim float)
+
+    @property
+    def count(self):
+        """Updates so far, an int (a host read: not for the hot path)."""
+        return 0 if self.counts is None else int(self.counts)
 
     def update(self, values):
         """Fold ``values`` in; return the bias-corrected averages."""
         values = values.detach()
         if self.sums is None:
             self.sums = torch.zeros_like(values)
-        self.sums = self.momentum * self.sums + (1 - self.momentum) * values
-        self.count += 1
+            # float64: ``1 - momentum ** count`` is a small difference of
+            # numbers near 1 (float32 would put a 1e-6 error into the
+            # mean, and the reward's std is a difference of such means).
+            self.counts = values.new_zeros((), dtype=torch.float64)
+        self.sums.mul_(self.momentum).add_(values, alpha=1 - self.momentum)
+        self.counts.add_(1)
         return self.mean()
 
     def mean(self):
         """The bias-corrected averages (None before the first update)."""
         if self.sums is None:
             return None
-        return self.sums / (1 - self.momentum**self.count)
+        return self.sums / (1 - torch.pow(self.momentum, self.counts))
+
+    def tensors(self):
+        """What a captured step reads and writes (none before the first
+        update)."""
+        return [] if self.sums is None else [self.sums, self.counts]
 
     def to(self, device):
         if self.sums is not None:
             self.sums = self.sums.to(device)
+            self.counts = self.counts.to(device)
         return self
 
     def state_dict(self):
-        return dict(sums=self.sums, count=self.count)
+        # A copy: the averages change in place.
+        sums = None if self.sums is None else self.sums.clone()
+        return dict(sums=sums, count=self.count)
 
     def load_state_dict(self, state):
-        self.sums = state['sums']
-        self.count = state['count']
+        sums = state['sums']
+        self.sums = None if sums is None else sums.clone()
+        self.counts = None if sums is None else torch.tensor(
+            float(state['count']), dtype=torch.float64, device=sums.device)
 
 
 def explained_variance(predictions, targets, weights=None):

@@ -58,7 +58,7 @@ def test_policy_acts_on_the_updated_states():
 def spy_on_ppo(agent):
     """Record what PPO is given (the agent's output to its PPO step)."""
     calls = []
-    update = agent.updater.update
+    update = agent.updater.train
 
     def recording(*args):
         # The episode's steps, without the padding (the last argument,
@@ -67,7 +67,7 @@ def spy_on_ppo(agent):
         calls.append([a.detach()[steps].clone() for a in args[:-1]])
         return update(*args)
 
-    agent.updater.update = recording
+    agent.updater.train = recording
     return calls
 
 

@@ -36,7 +36,7 @@ def trained_on_cpu():
 
 def test_the_walk_finds_tensors_everywhere_the_agent_keeps_them():
     paths = [path for path, _ in held_tensors(trained_on_cpu())]
-    for expected in ('policy', 'optimizer.state', 'replay',
+    for expected in ('policy', 'optimizer.state', 'ring',
                      'reward_scale', 'state_updater.network'):
         assert any(expected in path for path in paths), expected
 
@@ -133,20 +133,17 @@ def test_learning_after_the_gather_reads_nothing_and_keeps_its_shapes():
     detection's varying RoI counts)."""
     agent = make_agent()
     shapes = []
-    learn = agent._learn
+    learning_step = agent.learning_step
 
-    def checked(batch, reward):
+    def checked(rows, noise):
         with HostReads() as counter:
-            diagnostics = learn(batch, reward)
+            values = learning_step(rows, noise)
         assert counter.reads == []
-        shapes.append([
-            tuple(getattr(batch, name).shape)
-            for name in ('states', 'policy_states', 'actions', 'log_probs',
-                         'values', 'lengths')
-        ])
-        return diagnostics
+        shapes.append([tuple(t.shape) for t in (rows, noise, *values)])
+        return values
 
-    agent._learn = checked
+    agent.learning_step = checked
+    agent.graphed_learning.fn = checked
     for num in (50, 64, 16, 37, 1):
         diagnostics = agent.learn(rollout(agent, num=num), torch.tensor(0.1))
         assert float(diagnostics['skipped']) == 0

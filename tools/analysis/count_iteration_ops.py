@@ -75,7 +75,7 @@ AGENT_PARTS = (
     ('reward corrector update', ('reward_corrector', ), 'update'),
     ('reward corrector redistribute', ('reward_corrector', ), 'redistribute'),
     ('state updater update', ('state_updater', ), 'update'),
-    ('PPO update (without GAE)', ('updater', ), 'update'),
+    ('PPO update (without GAE)', ('updater', ), 'train'),
     (LEARN_OTHER, (), 'learn'),
 )
 GAE = 'GAE'

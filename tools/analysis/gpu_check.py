@@ -61,6 +61,7 @@ DEVICE_TESTS = [
 CUDA_TESTS = [
     'tests/test_environment_cuda.py',
     'tests/test_agents/test_captured_acting.py',
+    'tests/test_agents/test_captured_learning.py',
     'tests/test_models/test_losses/test_losses_under_autocast.py',
     'tests/test_models/test_algorithms/test_same_batch_reward.py',
     'tests/test_ops/test_torchvision_fallback.py',

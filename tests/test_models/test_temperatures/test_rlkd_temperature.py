@@ -111,7 +111,7 @@ def test_calibration_and_state_update_are_on_by_default():
     provider = RLKDTemperature(
         reward_corrector=dict(hidden_dim=8, replay_size=4),
         state_updater=dict(per_feature=False))
-    assert provider.agent.reward_corrector.replay.maxlen == 4
+    assert provider.agent.reward_corrector.replay_size == 4
     assert provider.agent.state_updater.network.mask[-1].out_features == 1
 
 
