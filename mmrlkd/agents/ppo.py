@@ -50,9 +50,15 @@ def clipped_surrogate_loss(ratio, advantages, clip_coef, weights=None):
     Returns:
         Tensor: ``pg_loss``, a scalar with gradient.
     """
-    pg_loss1 = -advantages * ratio
-    pg_loss2 = -advantages * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)
-    return weighted_mean(torch.max(pg_loss1, pg_loss2), weights)
+    surrogate = advantages * ratio
+    # The clipped branch is the smaller one only where the ratio is outside
+    # the clip range, where clamp passes no gradient: taking the clamp of
+    # the detached ratio gives the same value and gradient with fewer
+    # operations (and torch.where none of max's tie handling).
+    clipped = advantages * torch.clamp(ratio.detach(), 1 - clip_coef,
+                                       1 + clip_coef)
+    pessimistic = torch.where(surrogate <= clipped, surrogate, clipped)
+    return -weighted_mean(pessimistic, weights)
 
 
 def clipped_fraction(ratio, clip_coef, weights=None):
@@ -260,6 +266,13 @@ class PPOUpdater:
         advantages, returns = compute_gae(rewards * valid, values * valid,
                                           self.gamma, self.gae_lambda)
         b_advantages = standardised_advantages(advantages, valid)
+        # The epochs work on the E * C steps as one flat batch: the
+        # networks' layers then take them without a reshape around each
+        # matrix product, forward and backward.
+        flat_states = states.flatten(0, -2)
+        actions, old_log_probs, b_advantages, b_returns, b_weights = (
+            t.flatten() for t in (actions, old_log_probs, b_advantages,
+                                  returns, weights))
 
         # Each epoch: the actor's clipped surrogate on the standardised
         # advantages plus the critic's regression on the GAE returns.
@@ -269,22 +282,23 @@ class PPOUpdater:
         for epoch in range(max(self.actor_epochs, self.critic_epochs)):
             loss, groups = 0, []
             if epoch < self.actor_epochs:
-                logratio = self.policy.log_prob(states,
+                logratio = self.policy.log_prob(flat_states,
                                                 actions) - old_log_probs
                 ratio = logratio.exp()
                 pg_loss = clipped_surrogate_loss(ratio, b_advantages,
-                                                 self.clip_coef, weights)
+                                                 self.clip_coef, b_weights)
                 if epoch == self.actor_epochs - 1:  # diagnostics: once
                     with torch.no_grad():
-                        old_approx_kl = weighted_mean(-logratio, weights)
+                        old_approx_kl = weighted_mean(-logratio, b_weights)
                         approx_kl = weighted_mean((ratio - 1) - logratio,
-                                                  weights)
+                                                  b_weights)
                         clip_fraction = clipped_fraction(
-                            ratio, self.clip_coef, weights)
+                            ratio, self.clip_coef, b_weights)
                 loss, groups = pg_loss, [self.actor_params]
             if epoch < self.critic_epochs:
                 v_loss = weighted_mean(
-                    (self.policy.value(states) - returns).square(), weights)
+                    (self.policy.value(flat_states) - b_returns).square(),
+                    b_weights)
                 loss, groups = loss + v_loss, groups + [self.critic_params]
             self._step(loss, groups)
 

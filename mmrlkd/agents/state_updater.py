@@ -273,11 +273,18 @@ class StateUpdater:
         if standard_noise is None:
             standard_noise = self.standard_noise(states.shape, states.device)
         moments = self.noise_moments(states, valid)  # the same every epoch
+        # The networks take every episode's steps as one flat batch (no
+        # reshape around each layer, forward and backward).
+        flat_states = states.flatten(0, -2)
+        temperatures, targets, weights = (
+            t.flatten() for t in (temperatures, targets, weights))
         first = gate = None
         for epoch in range(max(self.epochs, 1)):
             noise = self.noise(
-                states, moments=moments, standard=standard_noise[epoch])
-            masks, predictions = self.network(states, temperatures, noise)
+                states, moments=moments,
+                standard=standard_noise[epoch]).flatten(0, -2)
+            masks, predictions = self.network(flat_states, temperatures,
+                                              noise)
             if gate is None:
                 gate = self._explained(predictions.detach(), targets,
                                        weights) \
@@ -289,8 +296,7 @@ class StateUpdater:
                                                      weights)
             if first is None:
                 with torch.no_grad():
-                    feature_masks = (masks * weights.unsqueeze(-1)).sum(
-                        tuple(range(masks.dim() - 1)))
+                    feature_masks = (masks * weights.unsqueeze(-1)).sum(0)
                 first = dict(
                     loss=loss.detach(),
                     sparsity=sparsity.detach(),

@@ -39,6 +39,33 @@ def test_clipped_objective_on_hand_made_numbers():
     assert ratio.grad.tolist() == pytest.approx(expected_grad)
 
 
+def test_clipped_surrogate_matches_the_literal_max_form():
+    """The same loss and gradient as Schulman et al.'s eq. 7 written
+    literally (``max(-A r, -A clip(r))``), weighted, on random ratios; on
+    the clip range's edges the same loss (the gradient there is a choice
+    of subgradient: the literal form splits a tie, here the unclipped
+    term takes it)."""
+    g = torch.Generator().manual_seed(0)
+    ratio = torch.cat([torch.rand(200, generator=g) + 0.5,
+                       torch.tensor([0.8, 1.2, 1.0])])
+    advantages = torch.randn(203, generator=g)
+    weights = torch.rand(203, generator=g)
+    weights = weights / weights.sum()
+    grads = []
+    for literal in (False, True):
+        r = ratio.clone().requires_grad_()
+        if literal:
+            loss = (torch.max(-advantages * r, -advantages * torch.clamp(
+                r, 0.8, 1.2)) * weights).sum()
+        else:
+            loss = clipped_surrogate_loss(r, advantages, 0.2, weights)
+        loss.backward()
+        grads.append((loss.detach(), r.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=0, atol=1e-7)
+    torch.testing.assert_close(grads[0][1][:200], grads[1][1][:200],
+                               rtol=0, atol=1e-7)
+
+
 def episode(steps=32, seed=0, dim=3):
     torch.manual_seed(seed)
     policy = TemperaturePolicy(state_dim=dim)

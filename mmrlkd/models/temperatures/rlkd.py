@@ -82,9 +82,9 @@ class RLKDTemperature(BaseTemperatureProvider):
             episodes together, each with its own reward (see
             :class:`RLKDAgent`); 1 is the paper's update per iteration.
             Defaults to 1.
-        capture (bool): On CUDA, the agent acts from a CUDA graph (checked
-            against eager; eager with a warning if capture fails).
-            Defaults to True.
+        capture (bool): On CUDA, the agent acts and learns from CUDA
+            graphs (checked against eager; eager with a warning if capture
+            fails). Defaults to True.
 
     Examples:
         >>> provider = dict(type='mmrlkd.RLKDTemperature', t_max=10.0,
