@@ -297,8 +297,16 @@ def test_without_calibration_only_the_reward_is_summarised(tmp_path):
     assert row['explained_variance'] is None
 
 
-def test_an_interval_summarises_every_n_iterations_and_the_rest(tmp_path):
-    runner = tiny_runner(tmp_path, hook_options=dict(interval=3))
+@pytest.mark.parametrize('log_every', [1, 4])
+def test_an_interval_summarises_every_n_iterations_and_the_rest(
+        tmp_path, log_every):
+    """Also when RLKDAgentHook reads its scalars every 4 iterations (the
+    LoggerHook's interval): the window's last values are read at its end.
+    """
+    runner = tiny_runner(
+        tmp_path,
+        hook_options=dict(interval=3),
+        **{'default_hooks.logger.interval': log_every})
     runner.train()
     rows = read_rows(tmp_path)
     assert [row['iter'] for row in rows] == [3, 6, 8]

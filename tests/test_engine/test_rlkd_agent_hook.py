@@ -7,6 +7,7 @@ from mmengine.runner import Runner
 from tiny_digitpairs import tiny_config
 
 from mmrlkd.engine import RLKDAgentHook
+from mmrlkd.utils.host_reads import HostReads
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RLKD = osp.join(ROOT,
@@ -225,3 +226,39 @@ def test_the_official_schedule_learns_only_in_rl_epochs(tmp_path):
 def test_the_official_schedule_needs_epochs():
     with pytest.raises(ValueError, match='by_epoch'):
         RLKDAgentHook(learn_epoch_interval=20, by_epoch=False)
+
+
+def test_scalars_are_read_once_per_log_interval_and_logged_alike(tmp_path):
+    """Two epochs of 4 iterations with the LoggerHook every 3: the agent's
+    scalars reach the message hub in the same order and values as when
+    read every iteration, with one read of the device (beside the agent's
+    own decision whether to learn) in iterations 3, 4 (the epoch's end),
+    7 and 8 only."""
+    logged, reads = {}, {}
+    for interval in (1, 3):
+        runner = tiny_runner(
+            RLKD, tmp_path / str(interval), epochs=2,
+            **{'default_hooks.logger.interval': interval})
+        hook = next(h for h in runner.hooks if isinstance(h, RLKDAgentHook))
+        counts = []
+        original = hook.after_train_iter
+
+        def counted(*args, _original=original, _counts=counts, **kwargs):
+            with HostReads() as counter:
+                _original(*args, **kwargs)
+            _counts.append(len(counter.reads))
+
+        hook.after_train_iter = counted
+        runner.train()
+        hub = runner.message_hub
+        logged[interval] = {
+            key: hub.get_scalar(key).data[0].tolist()
+            for key in hub.log_scalars if key.startswith('train/rl/')
+        }
+        reads[interval] = counts
+    assert logged[3] == logged[1]
+    assert len(logged[3]['train/rl/reward']) == 7
+    # The first iteration closes no episode (its reward comes with the
+    # next batch); the others learn: one header read each.
+    assert reads[1] == [0] + [2] * 7
+    assert reads[3] == [0, 1, 2, 2, 1, 1, 2, 2]

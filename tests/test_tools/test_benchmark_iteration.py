@@ -84,4 +84,13 @@ def test_benchmark_runs_and_reports_both_methods(tool, monkeypatch, capsys,
         assert re.search(
             r'^RLKD, same-batch reward\s+median\s+[\d.]+ ms\s+ratio', out,
             re.M)
-        assert re.search(r'^  RLKD, same-batch reward\s+\d+$', out, re.M)
+        assert re.search(r'^  RLKD, same-batch reward\s+\d+ \(\d+\)$', out,
+                         re.M)
+    # Host reads: the agent's decision whether to learn in every iteration
+    # it learns in, its logged scalars in one iteration of ten.
+    reads = {
+        name: (int(plain), int(logging))
+        for name, plain, logging in re.findall(
+            r'^  (KD|RLKD)\s+(\d+) \((\d+)\)$', out, re.M)
+    }
+    assert reads['RLKD'] == (reads['KD'][0] + 1, reads['KD'][1] + 2)

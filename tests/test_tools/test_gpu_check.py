@@ -166,9 +166,10 @@ KD                           median     41.2 ms   ratio to KD 1.000
 RLKD                         median     41.9 ms   ratio to KD 1.017
 per-block ratio to KD, quartiles (the machine's noise):
   RLKD                       1.010  1.017  1.025
-GPU synchronisations per iteration (agent learning):
-  KD                         1
-  RLKD                       2
+GPU synchronisations per iteration (agent learning; in brackets: in the \
+iteration of 10 that reads the logged scalars):
+  KD                         1 (1)
+  RLKD                       2 (3)
 '''
 
 
@@ -176,7 +177,7 @@ def test_benchmark_row():
     assert 'RLKD/KD 1.017' in gpu_check.judge_benchmark(BENCHMARK)
     fails(gpu_check.judge_benchmark, '', match='no ratio')
     fails(gpu_check.judge_benchmark, BENCHMARK.replace('1.017', '1.200'))
-    fails(gpu_check.judge_benchmark, BENCHMARK.replace('  2\n', '  9\n'))
+    fails(gpu_check.judge_benchmark, BENCHMARK.replace('  2 (3)', '  9 (9)'))
     # With the agent eager beside it: reported, not judged.
     eager = BENCHMARK.replace(
         'per-block', 'RLKD, eager agent            median     60.0 ms   '

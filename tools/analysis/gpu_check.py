@@ -224,8 +224,8 @@ def judge_benchmark(output):
     found = re.search(r'^RLKD\s+median.*ratio to KD ([\d.]+)', output, re.M)
     syncs = {
         name: int(count)
-        for name, count in re.findall(r'^\s+(KD|RLKD)\s+(\d+)\s*$', output,
-                                      re.M)
+        for name, count in re.findall(
+            r'^\s+(KD|RLKD)\s+(\d+)(?: \(\d+\))?\s*$', output, re.M)
     }
     if found is None or 'RLKD' not in syncs:
         raise CheckFailed('the benchmark printed no ratio or sync count')

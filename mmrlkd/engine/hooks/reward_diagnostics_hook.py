@@ -15,6 +15,7 @@ from mmengine.hooks import Hook
 
 from mmrlkd.agents.statistics import explained_variance
 from mmrlkd.registry import HOOKS
+from .rlkd_agent_hook import RLKDAgentHook
 
 REWARD_KEY = 'train/rl/reward'
 PREDICTION_KEY = 'train/rl/corrector_heldout_prediction'
@@ -88,17 +89,18 @@ class RewardDiagnosticsHook(Hook):
     """Summarises the RLKD reward each epoch (or every ``interval`` iters).
 
     Every iteration it takes, from the message hub, the ``train/rl/reward``
-    that :class:`RLKDAgentHook` logged in this iteration and, with reward
-    calibration on, the reward corrector's prediction of this episode's
-    standardised return made before training on it
-    (``corrector_heldout_prediction``) and that return
-    (``corrector_target``); values not logged in this iteration (warm-up,
-    skipped updates, calibration off) are not counted. At each window's
-    end it computes :func:`reward_statistics`: an explained variance near
-    0 says the states and temperatures explain none of the reward; a lag-1
-    autocorrelation near -0.5 says consecutive rewards share a noise term
-    of opposite sign, i.e. the reward is mostly the difference of two
-    batches' sampling noise. They are logged as
+    values that :class:`RLKDAgentHook` logged in this iteration (those of
+    the iterations since its previous read of the device: it reads once
+    per ``log_interval``) and, with reward calibration on, the reward
+    corrector's predictions of each episode's standardised return made
+    before training on it (``corrector_heldout_prediction``) and those
+    returns (``corrector_target``); iterations with nothing logged
+    (warm-up, skipped updates, calibration off) are not counted. At each
+    window's end it computes :func:`reward_statistics`: an explained
+    variance near 0 says the states and temperatures explain none of the
+    reward; a lag-1 autocorrelation near -0.5 says consecutive rewards
+    share a noise term of opposite sign, i.e. the reward is mostly the
+    difference of two batches' sampling noise. They are logged as
     ``train/rl/reward_epoch_<name>`` (``count``, ``mean``, ``std``,
     ``lag1_autocorr``, ``explained_variance``; finite values only), in one
     log line, and the main process appends the row (``epoch``, ``iter``:
@@ -204,11 +206,13 @@ class RewardDiagnosticsHook(Hook):
             for key in (REWARD_KEY, PREDICTION_KEY, TARGET_KEY)
         }
 
-    def _new_value(self, runner, key):
-        """The key's value if it was logged in this iteration, else None."""
+    def _new_values(self, runner, key):
+        """The key's values logged in this iteration, in order (several
+        when RLKDAgentHook logs the iterations of its ``log_interval`` at
+        once)."""
         buffer = runner.message_hub.log_scalars.get(key)
         if buffer is None or key in self._uncountable:
-            return None
+            return []
         before = self._counts.get(key, 0)
         if before >= buffer.max_length:
             self._uncountable.add(key)
@@ -216,26 +220,29 @@ class RewardDiagnosticsHook(Hook):
                 f'RewardDiagnosticsHook: the message hub keeps the last '
                 f'{buffer.max_length} values of {key}, so a new one cannot '
                 'be told apart any more: it is no longer counted')
-            return None
-        if len(buffer.data[0]) == before:
-            return None
-        return float(buffer.current())
+            return []
+        values = buffer.data[0]
+        return [float(value) for value in values[before:]]
 
     def after_train_iter(self,
                          runner,
                          batch_idx,
                          data_batch=None,
                          outputs=None):
-        reward = self._new_value(runner, REWARD_KEY)
-        if reward is not None:
-            self._window['rewards'].append(reward)
-        prediction = self._new_value(runner, PREDICTION_KEY)
-        target = self._new_value(runner, TARGET_KEY)
-        if prediction is not None and target is not None:
-            self._window['predictions'].append(prediction)
-            self._window['targets'].append(target)
-        if self.interval is not None and \
-                (runner.iter + 1) % self.interval == 0:
+        summarise = self.interval is not None and \
+            (runner.iter + 1) % self.interval == 0
+        if summarise:  # this window's last values may still be unlogged
+            for hook in runner.hooks:
+                if isinstance(hook, RLKDAgentHook):
+                    hook.flush_logs(runner)
+        self._window['rewards'].extend(self._new_values(runner, REWARD_KEY))
+        # Logged in pairs (RLKDAgentHook): the i-th of each belong together.
+        predictions = self._new_values(runner, PREDICTION_KEY)
+        targets = self._new_values(runner, TARGET_KEY)
+        if len(predictions) == len(targets):
+            self._window['predictions'].extend(predictions)
+            self._window['targets'].extend(targets)
+        if summarise:
             self._summarise(runner, runner.iter + 1)
 
     def before_save_checkpoint(self, runner, checkpoint):

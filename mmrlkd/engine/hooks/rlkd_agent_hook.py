@@ -2,28 +2,41 @@
 import math
 
 import torch
-from mmengine.hooks import Hook
+from mmengine.hooks import Hook, LoggerHook
 from mmengine.model import is_model_wrapper
 
 from mmrlkd.agents import AgentSync, linear_warmup_scale
 from mmrlkd.registry import HOOKS
 
 
+#: Logged only in pairs: RewardDiagnosticsHook pairs the i-th of each.
+PAIRED = ('corrector_heldout_prediction', 'corrector_target')
+
+
 def to_host(diagnostics):
     """Diagnostics as Python floats, with one device-to-host copy."""
-    tensors = {
+    return to_host_all([diagnostics])[0]
+
+
+def to_host_all(iterations):
+    """Each dict of diagnostics as Python floats, with one device-to-host
+    copy for all of them."""
+    tensors = [{
         key: value
         for key, value in diagnostics.items() if torch.is_tensor(value)
-    }
-    floats = {
-        key: float(value)
-        for key, value in diagnostics.items() if not torch.is_tensor(value)
-    }
-    if tensors:
-        values = torch.stack([
-            t.detach().float().reshape(()) for t in tensors.values()
-        ]).tolist()
-        floats.update(zip(tensors, values))
+    } for diagnostics in iterations]
+    flat = [
+        t.detach().float().reshape(()) for d in tensors for t in d.values()
+    ]
+    values = iter(torch.stack(flat).tolist() if flat else [])
+    floats = []
+    for diagnostics, on_device in zip(iterations, tensors):
+        host = {
+            key: float(value)
+            for key, value in diagnostics.items() if not torch.is_tensor(value)
+        }
+        host.update((key, next(values)) for key in on_device)
+        floats.append(host)
     return floats
 
 
@@ -65,6 +78,12 @@ class RLKDAgentHook(Hook):
             logged, but it never learns (nor re-runs the student for a
             same-batch reward). The control that tells learned temperatures
             from randomly jittered ones. Defaults to True.
+        log_interval (int, optional): Read the scalars to the host (one
+            GPU synchronisation) every this many iterations, and at each
+            epoch's end, before a checkpoint and at the end of training;
+            each iteration's values reach the message hub in order. None
+            takes the LoggerHook's interval (1 without one). Defaults to
+            None.
 
     Note:
         Priority NORMAL: it runs after the student's step and before the
@@ -97,7 +116,8 @@ class RLKDAgentHook(Hook):
                  update_interval=1,
                  by_epoch=True,
                  learn=True,
-                 learn_epoch_interval=1):
+                 learn_epoch_interval=1,
+                 log_interval=None):
         if agent_warmup < 0 or reward_warmup < 0:
             raise ValueError('agent_warmup and reward_warmup must be >= 0, '
                              f'got {agent_warmup} and {reward_warmup}')
@@ -111,6 +131,12 @@ class RLKDAgentHook(Hook):
         if learn_epoch_interval > 1 and not by_epoch:
             raise ValueError('learn_epoch_interval counts epochs: it needs '
                              'by_epoch=True')
+        if log_interval is not None and (
+                int(log_interval) != log_interval or log_interval < 1):
+            raise ValueError(
+                f'log_interval must be an int >= 1, got {log_interval}')
+        self.log_interval = log_interval
+        self._pending = []  # each iteration's diagnostics, not read yet
         self.learn_epoch_interval = int(learn_epoch_interval)
         self.agent_warmup = agent_warmup
         self.reward_warmup = reward_warmup
@@ -224,9 +250,45 @@ class RLKDAgentHook(Hook):
             getattr(self._model(runner), 'performance_after_step', None))
         if diagnostics:
             diagnostics['reward_scale'] = scale
-        for key, value in to_host(diagnostics).items():
-            if math.isfinite(value):
-                runner.message_hub.update_scalar(f'train/rl/{key}', value)
+            self._pending.append(diagnostics)
+        if self._log_due(runner, batch_idx):
+            self.flush_logs(runner)
+
+    def _log_due(self, runner, batch_idx):
+        """Whether the LoggerHook logs now (as it decides: every
+        ``interval`` inner iterations and at an epoch's end), or the run
+        ends."""
+        interval = self.log_interval or self._logger_interval(runner)
+        try:
+            epoch_end = batch_idx + 1 == len(runner.train_dataloader)
+        except TypeError:  # a loader without a length
+            epoch_end = False
+        return (batch_idx + 1) % interval == 0 or epoch_end or \
+            runner.iter + 1 >= runner.max_iters
+
+    @staticmethod
+    def _logger_interval(runner):
+        for hook in runner.hooks:
+            if isinstance(hook, LoggerHook):
+                return max(int(hook.interval), 1)
+        return 1
+
+    def flush_logs(self, runner):
+        """Log the scalars of the iterations not logged yet, in order, with
+        one read of the device (finite values only; the corrector's
+        prediction and target only both or neither)."""
+        pending, self._pending = self._pending, []
+        hub = runner.message_hub
+        for scalars in to_host_all(pending):
+            if not all(math.isfinite(scalars.get(key, 0)) for key in PAIRED):
+                for key in PAIRED:
+                    scalars.pop(key, None)
+            for key, value in scalars.items():
+                if math.isfinite(value):
+                    hub.update_scalar(f'train/rl/{key}', value)
+
+    def after_train(self, runner):
+        self.flush_logs(runner)
 
     def after_train_epoch(self, runner):
         if not self.sync.active:
@@ -239,6 +301,7 @@ class RLKDAgentHook(Hook):
                 'broadcast to all')
 
     def before_save_checkpoint(self, runner, checkpoint):
+        self.flush_logs(runner)  # the saved message hub holds them all
         checkpoint['rlkd_agent'] = self._provider(runner).agent_state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint):
