@@ -375,6 +375,10 @@ class RLKDAgent:
                         rows.device)
                 values = self.graphed_learning(rows, noise)
                 diagnostics = dict(zip(self._learning_keys, values))
+                if self.reward_corrector is not None:
+                    # A replayed graph sets no Python attribute.
+                    self.reward_corrector.last_heldout_prediction = \
+                        diagnostics['corrector_heldout_prediction']
             else:
                 self.skipped_updates += 1
                 diagnostics = dict.fromkeys(

@@ -98,6 +98,10 @@ class GraphedFunction:
         except Exception as error:  # noqa: B902  (any failure: eager)
             return self._give_up(f'{type(error).__name__}: {error}', args,
                                  eager, tensors, start)
+        if self.updates:
+            # The state moved for good: graphs of its old addresses are
+            # of no more use (and hold their memory).
+            self._graphs.clear()
         self._graphs[key] = entry
         return eager
 

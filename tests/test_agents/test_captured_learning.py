@@ -122,9 +122,9 @@ def test_captured_learning_equals_eager_learning():
 
 @pytest.mark.cuda
 @cuda_only
-def test_captured_learning_follows_a_growing_capacity_and_a_move():
+def test_captured_learning_follows_a_growing_capacity():
     """An episode longer than the capacity regrows the padded tensors (and
-    the replay): the step is captured again; so after ``.to()``."""
+    the replay): the step is captured again, for the new addresses only."""
     agent = make_agent('cuda')
     eager = make_agent('cuda', capture=False)
     data = episodes('cuda') + [(torch.rand(100, 3, device='cuda'),
@@ -135,7 +135,10 @@ def test_captured_learning_follows_a_growing_capacity_and_a_move():
         eager.learn(episode, reward)
     assert agent.capacity == 128
     assert agent.graphed_learning.failure is None
-    assert len(agent.graphed_learning._graphs) == 2
+    # One graph, of the rows at the new capacity (header + 128 steps of
+    # 2 x 3 state features, action, log-prob and value).
+    (key, ) = agent.graphed_learning._graphs
+    assert key[0][0][0] == (1, 3 + 128 * 9)
     for ours, theirs in zip(agent._learning_tensors(),
                             eager._learning_tensors()):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
