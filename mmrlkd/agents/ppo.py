@@ -344,9 +344,11 @@ class PPOUpdater:
 
     def state_dict(self):
         """The optimizer and the update count (not the policy)."""
-        return dict(
-            optimizer=self.optimizer.state_dict(),
-            num_updates=self.num_updates)
+        optimizer = self.optimizer.state_dict()
+        for group in optimizer['param_groups']:  # new dicts: safe to edit
+            if torch.is_tensor(group['lr']):  # changed in place later
+                group['lr'] = group['lr'].clone()
+        return dict(optimizer=optimizer, num_updates=self.num_updates)
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned (or the two optimizers

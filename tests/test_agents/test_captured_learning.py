@@ -142,3 +142,15 @@ def test_captured_learning_follows_a_growing_capacity():
     for ours, theirs in zip(agent._learning_tensors(),
                             eager._learning_tensors()):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_a_saved_learning_rate_does_not_follow_later_updates():
+    agent = make_agent()
+    data = episodes(count=3)
+    for states, reward in data[:2]:
+        agent.learn(agent.act(states)[1], reward)
+    saved = agent.updater.state_dict()['optimizer']['param_groups'][0]['lr']
+    before = float(saved)
+    agent.learn(agent.act(data[2][0])[1], data[2][1])
+    assert float(saved) == before
+    assert float(agent.updater.actor_group['lr']) != before
