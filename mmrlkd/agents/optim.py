@@ -1,5 +1,7 @@
 """The agent's optimisers and the checks of their arguments."""
 import torch
+import torch.nn as nn
+from torch.optim.adam import adam as functional_adam
 
 
 def check_range(name, value, low, high, low_open=False):
@@ -82,3 +84,50 @@ def optimizer_tensors(optimizer):
         group['lr'] for group in optimizer.param_groups
         if torch.is_tensor(group['lr'])
     ]
+
+
+def descend(optimizer, loss, max_grad_norm=None, groups=()):
+    """One Adam step of ``optimizer`` on ``loss``; the gradient of each
+    parameter list in ``groups`` clipped to ``max_grad_norm`` first.
+
+    Written so that ``torch.compile`` traces a whole learning step: the
+    gradients are dropped by hand (``Optimizer.zero_grad`` is not traced),
+    and while compiling the step goes through torch's functional Adam on
+    the optimizer's own state (``Optimizer.step`` breaks the graph on
+    purpose, and the fused kernel cannot be traced): the same update.
+    """
+    for group in optimizer.param_groups:
+        for param in group['params']:
+            param.grad = None
+    loss.backward()
+    if max_grad_norm is not None:
+        for params in groups:
+            nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
+    if torch.compiler.is_compiling():
+        _traced_adam_step(optimizer)
+    else:
+        optimizer.step()
+
+
+@torch.no_grad()
+def _traced_adam_step(optimizer):
+    """``optimizer.step()`` of an Adam whose state exists, in operations
+    ``torch.compile`` traces (foreach, with device-side step counts)."""
+    for group in optimizer.param_groups:
+        params = [p for p in group['params'] if p.grad is not None]
+        states = [optimizer.state[p] for p in params]
+        beta1, beta2 = group['betas']
+        functional_adam(
+            params, [p.grad for p in params],
+            [state['exp_avg'] for state in states],
+            [state['exp_avg_sq'] for state in states], [],
+            [state['step'] for state in states],
+            foreach=True,
+            capturable=True,
+            lr=group['lr'],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group['weight_decay'],
+            eps=group['eps'],
+            amsgrad=group['amsgrad'],
+            maximize=group['maximize'])

@@ -15,9 +15,8 @@ processes, half the gradient all-reduces.
 import math
 
 import torch
-import torch.nn as nn
 
-from .optim import (adam, check_int, check_range, move_optimizer,
+from .optim import (adam, check_int, check_range, descend, move_optimizer,
                     optimizer_tensors)
 from .rollout import compute_gae
 from .statistics import explained_variance
@@ -179,17 +178,6 @@ class PPOUpdater:
         frac = max(0.0, 1.0 - self.num_updates / self.total_updates)
         return frac * self.actor_lr
 
-    def _step(self, loss, groups):
-        """One backward of ``loss`` and one step of the ``groups`` it
-        reaches, clipped per group."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.max_grad_norm is not None:
-            for group in groups:
-                nn.utils.clip_grad_norm_(
-                    group, self.max_grad_norm, foreach=True)
-        self.optimizer.step()
-
     def update(self, *episodes, **kwargs):
         """:meth:`advance_schedule`, then :meth:`train` on the episodes."""
         self.advance_schedule()
@@ -300,7 +288,7 @@ class PPOUpdater:
                     (self.policy.value(flat_states) - b_returns).square(),
                     b_weights)
                 loss, groups = loss + v_loss, groups + [self.critic_params]
-            self._step(loss, groups)
+            descend(self.optimizer, loss, self.max_grad_norm, groups)
 
         diagnostics = self.skipped_diagnostics()
         diagnostics.update(

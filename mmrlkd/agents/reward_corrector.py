@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .optim import (adam, check_int, check_range, move_optimizer,
+from .optim import (adam, check_int, check_range, descend, move_optimizer,
                     optimizer_tensors)
 
 
@@ -412,9 +412,7 @@ class RewardCorrector:
                                                 share).sum().detach()
             if not self.epochs:
                 break
-            self.optimizer.zero_grad()
-            (losses * weights).sum().backward()
-            self.optimizer.step()
+            descend(self.optimizer, (losses * weights).sum())
         return episode_loss
 
     @torch.no_grad()

@@ -37,7 +37,7 @@ import math
 import torch
 import torch.nn as nn
 
-from .optim import (adam, check_int, check_range, move_optimizer,
+from .optim import (adam, check_int, check_range, descend, move_optimizer,
                     optimizer_tensors)
 from .ppo import weighted_mean
 from .statistics import RunningMoments
@@ -306,9 +306,7 @@ class StateUpdater:
                     sparsity_gate=gate)
             if not self.epochs:
                 break
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
+            descend(self.optimizer, loss)
         return first
 
     def _explained(self, predictions, targets, weights):

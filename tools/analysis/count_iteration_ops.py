@@ -22,10 +22,13 @@ Each config trains in a real MMEngine Runner, with all its hooks, on random
 32x32 images of 100 classes (the counts do not depend on the pixels) with
 the config's batch size; the agent starts acting at once (the configs'
 ``agent_warmup`` is set to 0) and the counted iteration is one in which the
-agent learns (the tool fails if it did not). The iteration is counted from
-the first ``before_train_iter`` hook to the last ``after_train_iter`` hook:
-the data preprocessor, teacher, student forward and backward, the optimizer
-step and every hook, without data loading.
+agent learns (the tool fails if it did not), in the middle of its epoch
+(the last iteration of an epoch, or of a LoggerHook interval, also reads
+the agent's logged scalars, once for all the iterations since the last).
+The iteration is counted from the first ``before_train_iter`` hook to the
+last ``after_train_iter`` hook: the data preprocessor, teacher, student
+forward and backward, the optimizer step and every hook, without data
+loading.
 
 RLKD's operations are attributed to the innermost active part among these
 calls of the provider's agent, wrapped while counting: ``agent.act``
@@ -363,7 +366,10 @@ def count_iteration(config,
     """
     register_all_modules(init_default_scope=False)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = runner_config(config, batch_size, iteration + 1, work_dir or tmp,
+        # One iteration after the counted one: the epoch's last iteration
+        # also reads the logged scalars the hooks kept on the device, which
+        # an iteration in the middle of an epoch does not.
+        cfg = runner_config(config, batch_size, iteration + 2, work_dir or tmp,
                             learn, rollout_episodes)
         cfg.launcher = launcher
         prepare_distributed(cfg)
