@@ -19,6 +19,13 @@ import torch.nn as nn
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
+def _gaussian_log_prob(z, log_std):
+    """``log N(a; mu, std^2)`` of the standardised action
+    ``z = (a - mu) / std``: ``-z^2 / 2 - log std - log sqrt(2 pi)``, in two
+    operations."""
+    return torch.addcmul(-_LOG_SQRT_2PI - log_std, z, z, value=-0.5)
+
+
 def _mlp(in_dim, hidden_dim):
     return [
         nn.Linear(in_dim, hidden_dim),
@@ -95,13 +102,14 @@ class TemperaturePolicy(nn.Module):
         return self.critic(states).squeeze(-1)
 
     def _mean_and_log_std(self, states):
-        mu = self.actor(states).squeeze(-1)
-        return mu, self.log_std.expand_as(mu)
+        """The action's mean (the states' shape less the last dim) and
+        log-std (shape (1,), broadcast)."""
+        return self.actor(states).squeeze(-1), self.log_std
 
     @staticmethod
     def _log_prob(actions, mu, log_std):
-        z = (actions - mu) * torch.exp(-log_std)
-        return -0.5 * z.square() - log_std - _LOG_SQRT_2PI
+        return _gaussian_log_prob((actions - mu) * torch.exp(-log_std),
+                                  log_std)
 
     @torch.no_grad()
     def act(self, states, deterministic=False, generator=None):
@@ -136,12 +144,11 @@ class TemperaturePolicy(nn.Module):
         the mean action): a pure function of tensors, so it compiles and
         captures whole (the generator stays outside)."""
         mu, log_std = self._mean_and_log_std(states)
-        action = mu + log_std.exp() * noise
-        # The action's standardised value is the noise itself:
-        # :meth:`_log_prob` with z = noise, four operations fewer.
+        action = torch.addcmul(mu, log_std.exp(), noise)
+        # The action's standardised value is the noise itself.
         return dict(
             actions=action,
-            log_probs=-0.5 * noise.square() - log_std - _LOG_SQRT_2PI,
+            log_probs=_gaussian_log_prob(noise, log_std),
             values=self.value(states),
             temperatures=self.to_temperature(action))
 
