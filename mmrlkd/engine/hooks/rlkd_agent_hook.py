@@ -8,7 +8,6 @@ from mmengine.model import is_model_wrapper
 from mmrlkd.agents import AgentSync, linear_warmup_scale
 from mmrlkd.registry import HOOKS
 
-
 #: Logged only in pairs: RewardDiagnosticsHook pairs the i-th of each.
 PAIRED = ('corrector_heldout_prediction', 'corrector_target')
 
