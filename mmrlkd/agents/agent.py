@@ -29,7 +29,10 @@ of all processes, gathered in one collective and padded to a fixed
 capacity, by the same update, so their networks stay identical without a
 collective per optimizer step; one host read of the gathered headers
 decides, for every process at once, whether to learn; diagnostics stay on
-the device.
+the device. What makes it cheap on a GPU: acting and learning are
+functions of tensors (:meth:`RLKDAgent.acting_step`,
+:meth:`RLKDAgent.learning_step`) that change the agent's tensors in place,
+so on CUDA each replays as one CUDA graph (``capture``).
 """
 import contextlib
 import math
@@ -368,23 +371,31 @@ class RLKDAgent:
             rollout, self.rollout = self.rollout, []
             rows = self._gather(rollout)
             if rows is not None:
-                self.updater.advance_schedule()
-                noise = rows.new_zeros(0) if self.state_updater is None else \
-                    self.state_updater.standard_noise(
-                        (rows.shape[0], self.capacity, self.policy.state_dim),
-                        rows.device)
-                values = self.graphed_learning(rows, noise)
-                diagnostics = dict(zip(self._learning_keys, values))
-                if self.reward_corrector is not None:
-                    # A replayed graph sets no Python attribute.
-                    self.reward_corrector.last_heldout_prediction = \
-                        diagnostics['corrector_heldout_prediction']
+                diagnostics = self._learn_from(rows)
             else:
                 self.skipped_updates += 1
                 diagnostics = dict.fromkeys(
                     DIAGNOSTICS, torch.full((), math.nan, device=device))
                 diagnostics.update(self.updater.skipped_diagnostics())
         diagnostics['skipped_updates'] = float(self.skipped_updates)
+        return diagnostics
+
+    def _learn_from(self, rows):
+        """:meth:`learning_step` on gathered rows, from a CUDA graph where
+        captured. What changes from one update to the next outside the
+        agent's tensors is set first: PPO's learning rate (a tensor the
+        step reads) and the state updater's noise (an input)."""
+        self.updater.advance_schedule()
+        noise = rows.new_zeros(0) if self.state_updater is None else \
+            self.state_updater.standard_noise(
+                (rows.shape[0], self.capacity, self.policy.state_dim),
+                rows.device)
+        values = self.graphed_learning(rows, noise)  # sets _learning_keys
+        diagnostics = dict(zip(self._learning_keys, values, strict=True))
+        if self.reward_corrector is not None:
+            # A replayed graph sets no Python attribute.
+            self.reward_corrector.last_heldout_prediction = \
+                diagnostics['corrector_heldout_prediction']
         return diagnostics
 
     def learning_step(self, rows, noise):
