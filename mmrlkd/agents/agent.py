@@ -44,7 +44,7 @@ from .episode import HEADER, Episode, pack_episode, unpack_episodes
 from .optim import check_int
 from .rng import (generator_state, make_generator, moved_generator,
                   rank_seed, restore_generator)
-from .statistics import RunningMoments, masked_std
+from .statistics import RunningMoments, masked_moments
 
 #: Episodes are padded to a multiple of this many steps (see
 #: :meth:`RLKDAgent._gather`).
@@ -454,8 +454,8 @@ class RLKDAgent:
             # episode's rewards sum to mean + std * standardised = G.
             step_rewards = (credit * std +
                             mean / lengths.clamp_min(1)) * valid
-            diagnostics['calibrated_reward_std'] = masked_std(
-                step_rewards, valid)
+            diagnostics['calibrated_reward_std'] = masked_moments(
+                step_rewards, valid)[1].reshape(())
         else:
             # The "w/o calibration" ablation: the reward on the last step.
             credit = standardised * valid / lengths.clamp_min(1)

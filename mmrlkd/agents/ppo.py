@@ -19,18 +19,13 @@ import torch
 from .optim import (adam, check_int, check_range, descend, move_optimizer,
                     optimizer_tensors)
 from .rollout import compute_gae
-from .statistics import explained_variance
+from .statistics import explained_variance, masked_moments, weighted_mean
 
 #: The keys of :meth:`PPOUpdater.update`'s diagnostics (the KL estimates
 #: and the clip fraction are the last actor epoch's).
 DIAGNOSTICS = ('policy_loss', 'value_loss', 'entropy', 'old_approx_kl',
                'approx_kl', 'clip_fraction', 'explained_variance', 'std',
                'advantage_mean', 'return_mean', 'actor_lr', 'skipped')
-
-
-def weighted_mean(values, weights=None):
-    """``sum(w * x)`` for weights that sum to 1, else the plain mean."""
-    return values.mean() if weights is None else (values * weights).sum()
 
 
 def clipped_surrogate_loss(ratio, advantages, clip_coef, weights=None):
@@ -73,12 +68,9 @@ def standardised_advantages(advantages, valid):
     ``(A - mean) / (std + 1e-8)`` per row of (E, C), over the row's valid
     steps (unbiased std); a one-step episode keeps its advantage.
     """
-    counts = valid.sum(-1, keepdim=True)
-    mean = (advantages * valid).sum(-1, keepdim=True) / counts.clamp_min(1)
-    centred = (advantages - mean) * valid
-    std = (centred.square().sum(-1, keepdim=True) /
-           (counts - 1).clamp_min(1)).sqrt()
-    return torch.where(counts > 1, centred / (std + 1e-8), advantages)
+    mean, std, counts = masked_moments(advantages, valid, dim=-1)
+    return torch.where(counts > 1, (advantages - mean) * valid / (std + 1e-8),
+                       advantages)
 
 
 class PPOUpdater:

@@ -355,11 +355,6 @@ class RewardCorrector:
         read)."""
         return self.ring.entries()
 
-    def _replay_batch(self):
-        """Every replay slot's episodes as one (R * E, N, ...) batch, with
-        their returns and lengths (slots not yet written: length 0)."""
-        return self.ring.batch()
-
     def update(self, states, temperatures, episode_return, lengths=None):
         """Train on the replay after adding this episode (or episodes).
 
@@ -390,7 +385,7 @@ class RewardCorrector:
             device=states.device).detach().expand(lengths.shape)
         slot = self.ring.add(states.detach(), temperatures.detach(), returns,
                              lengths)
-        batch = self._replay_batch()
+        batch = self.ring.batch()
         # Episodes with no step (a process that saw no batch, a slot not
         # yet written) weigh 0.
         weights = (batch[3] > 0).to(states.dtype)

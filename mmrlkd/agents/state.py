@@ -50,12 +50,8 @@ def instance_states(student_logits, teacher_logits, use_uncertainty=True):
     with torch.no_grad():
         probs_s = student_logits.detach().float().softmax(dim=1)
         probs_t = teacher_logits.detach().float().softmax(dim=1)
+        top = probs_s.topk(2 if use_uncertainty else 1, dim=1).values
+        features = [top[:, 0], probs_t.amax(dim=1)]
         if use_uncertainty:
-            top2 = probs_s.topk(2, dim=1).values
-            confidence_s = top2[:, 0]
-        else:
-            confidence_s = probs_s.amax(dim=1)
-        features = [confidence_s, probs_t.amax(dim=1)]
-        if use_uncertainty:
-            features.append(confidence_s - top2[:, 1])
+            features.append(top[:, 0] - top[:, 1])
         return torch.stack(features, dim=1)

@@ -39,8 +39,7 @@ import torch.nn as nn
 
 from .optim import (adam, check_int, check_range, descend, move_optimizer,
                     optimizer_tensors)
-from .ppo import weighted_mean
-from .statistics import RunningMoments
+from .statistics import RunningMoments, masked_moments, weighted_mean
 
 
 def state_updater_loss(masks,
@@ -200,12 +199,7 @@ class StateUpdater:
         ``valid`` steps when episodes are padded (shape (E, N))."""
         if valid is None:
             valid = states.new_ones(states.shape[:-1])
-        valid = valid.unsqueeze(-1)
-        counts = valid.sum(-2, keepdim=True)
-        mean = (states * valid).sum(-2, keepdim=True) / counts.clamp_min(1)
-        var = ((states - mean).square() * valid).sum(
-            -2, keepdim=True) / (counts - 1).clamp_min(1)
-        return mean, var.sqrt()
+        return masked_moments(states, valid.unsqueeze(-1), dim=-2)[:2]
 
     def standard_noise(self, shape, device):
         """The standard normal draws of one :meth:`update` on states of

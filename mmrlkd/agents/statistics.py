@@ -4,7 +4,9 @@
   vector of moments (the reward's mean and square, the state updater's fit),
   kept on the device so that updating them never waits for it.
 - :func:`explained_variance`: how much of a target's variance a prediction
-  explains (PPO's critic, the reward corrector on held-out episodes).
+  explains (PPO's critic, the reward corrector on held-out episodes);
+- :func:`weighted_mean` and :func:`masked_moments`: means and deviations
+  over padded episodes' valid steps.
 """
 import math
 
@@ -78,6 +80,28 @@ class RunningMoments:
             float(state['count']), dtype=torch.float64, device=sums.device)
 
 
+def weighted_mean(values, weights=None):
+    """``sum(w * x)`` for weights that sum to 1, else the plain mean."""
+    return values.mean() if weights is None else (values * weights).sum()
+
+
+def masked_moments(values, valid, dim=None):
+    """Mean and unbiased std of ``values`` where ``valid`` is 1, over
+    ``dim`` (every dim if None), kept as size-1 dims, and the count; the
+    std is 0 for fewer than two valid values.
+
+    One account of the padded episodes' statistics: PPO's per-episode
+    advantage standardisation, the state updater's per-episode noise, the
+    calibrated rewards' spread.
+    """
+    dims = tuple(range(values.dim())) if dim is None else dim
+    count = valid.sum(dims, keepdim=True)
+    mean = (values * valid).sum(dims, keepdim=True) / count.clamp_min(1)
+    var = ((values - mean).square() * valid).sum(
+        dims, keepdim=True) / (count - 1).clamp_min(1)
+    return mean, var.sqrt(), count
+
+
 def explained_variance(predictions, targets, weights=None):
     """``1 - mean((y - p)^2) / Var(y)`` (0-dim), NaN where undefined.
 
@@ -99,21 +123,9 @@ def explained_variance(predictions, targets, weights=None):
     if weights is None:
         weights = torch.full_like(targets, 1 / targets.numel())
     weights = weights.to(targets)
-
-    def mean(values):
-        return (values * weights).sum()
-
-    var = mean((targets - mean(targets)).square())
-    value = 1 - mean((targets - predictions).square()) / var
-    defined = (var > 1e-10 * mean(targets.square())) & \
+    var = weighted_mean((targets - weighted_mean(targets, weights)).square(),
+                        weights)
+    value = 1 - weighted_mean((targets - predictions).square(), weights) / var
+    defined = (var > 1e-10 * weighted_mean(targets.square(), weights)) & \
         ((weights > 0).sum() > 1)
     return torch.where(defined, value, value.new_full((), math.nan))
-
-
-def masked_std(values, valid):
-    """The unbiased std of ``values`` where ``valid`` is 1 (0-dim), 0 for
-    fewer than two valid values."""
-    count = valid.sum()
-    mean = (values * valid).sum() / count.clamp_min(1)
-    var = ((values - mean).square() * valid).sum() / (count - 1).clamp_min(1)
-    return var.sqrt()

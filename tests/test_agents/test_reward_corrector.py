@@ -157,7 +157,7 @@ def test_replay_of_episodes_of_different_lengths():
     assert [int(lengths) for _, _, _, lengths in corrector.replay] == [2, 4, 4]
     # The batched loss is the mean of the replayed episodes' own losses.
     torch.nn.init.normal_(corrector.network.contribution[-1].weight)
-    batch = corrector._replay_batch()
+    batch = corrector.ring.batch()
     expected = sum(
         corrector.loss(*episode).item() for episode in episodes[1:]) / 3
     assert corrector.loss(*batch).item() == pytest.approx(expected, rel=1e-5)
