@@ -12,7 +12,7 @@ import torch
 #: with all hooks. Measured on the CPU with torch 2.14.1 on 2026-12-06
 #: (``python tools/analysis/count_iteration_ops.py --processes 2``, an
 #: iteration in the middle of an epoch): KD 1,195 operations (994 that can
-#: launch a kernel) and 10 host reads, RLKD 2,756 (1,947) and 11 host
+#: launch a kernel) and 10 host reads, RLKD 2,760 (1,949) and 11 host
 #: reads, the agent's collectives 0 and 2 (see
 #: docs/en/notes/performance.md for the history). The budgets are those
 #: counts with a ~2 % margin. Tighten them as the agent gets lighter
