@@ -135,6 +135,7 @@ class RLKDAgentHook(Hook):
             raise ValueError(
                 f'log_interval must be an int >= 1, got {log_interval}')
         self.log_interval = log_interval
+        self._interval = 1  # the one in use, set before training
         self._pending = []  # each iteration's diagnostics, not read yet
         self.learn_epoch_interval = int(learn_epoch_interval)
         self.agent_warmup = agent_warmup
@@ -166,6 +167,7 @@ class RLKDAgentHook(Hook):
         return runner.epoch if self.by_epoch else runner.iter
 
     def before_train(self, runner):
+        self._interval = self.log_interval or self._logger_interval(runner)
         provider = self._provider(runner)
         if provider.reward.rerun and not hasattr(
                 self._model(runner), 'performance_after_step'):
@@ -257,7 +259,7 @@ class RLKDAgentHook(Hook):
         """Whether the LoggerHook logs now (as it decides: every
         ``interval`` inner iterations and at an epoch's end), or the run
         ends."""
-        interval = self.log_interval or self._logger_interval(runner)
+        interval = self._interval
         try:
             epoch_end = batch_idx + 1 == len(runner.train_dataloader)
         except TypeError:  # a loader without a length
