@@ -129,3 +129,23 @@ def test_collectives_under_two_processes_stay_within_budget(tool):
         assert agent[0] == agent[1] <= budget, report
     assert by_rank[0]['RLKD']['learned'] and by_rank[1]['RLKD']['learned']
     assert by_rank[0]['RLKD']['agent_collectives'] > 0
+
+
+def test_schedule_table_averages_learning_and_acting_iterations(tool):
+    """Against the averages worked out by hand: KD 100 ops (80 launching),
+    an iteration that learns 300 (180), with a rollout 500 (280), one that
+    only acts 110 (85)."""
+
+    def counts(ops, launches):
+        return dict(ops={'a': ops - 1, 'b': 1}, launches={'a': launches})
+
+    rows = tool.schedule_table(counts(100, 80), counts(300, 180),
+                               counts(110, 85), counts(500, 280))
+    paper, official, rollout = [row[1:] for row in rows]
+    assert paper == ((200, 2.0), (100, 1.25))
+    # One iteration in 20 learns: (200 + 19 * 10) / 20, (100 + 19 * 5) / 20.
+    assert official == (pytest.approx((19.5, 0.195)),
+                        pytest.approx((9.75, 0.121875)))
+    # One in 4 learns from the rollout: (400 + 3 * 10) / 4, (200 + 15) / 4.
+    assert rollout == (pytest.approx((107.5, 1.075)),
+                       pytest.approx((53.75, 0.671875)))

@@ -128,8 +128,8 @@ def parse_args():
     parser.add_argument(
         '--eager-agent',
         action='store_true',
-        help='also time RLKD with the agent acting eagerly (capture=False; '
-        'on CUDA, RLKD acts from a CUDA graph)')
+        help='also time RLKD with the agent eager (capture=False; on CUDA, '
+        'RLKD acts and learns from CUDA graphs)')
     args = parser.parse_args()
     mode = 'detection' if args.detection else 'classification'
     for name, default in zip(('kd_config', 'rlkd_config', 'image_size'),

@@ -22,8 +22,8 @@ plain functions of recorded outputs (tests/test_tools/test_gpu_check.py).
 3. ``benchmark``: ``benchmark_iteration.py --device cuda --eager-agent``
    (ResNet-56 -> ResNet-20, batch 64): RLKD/KD time (target <= 1.03) and
    GPU synchronisations per RLKD iteration (target <= 3), with the agent
-   acting from a CUDA graph; the ratio with the agent eager is reported
-   beside it.
+   acting and learning from CUDA graphs; the ratio with the agent eager is
+   reported beside it.
 4. ``detection``: the Shapes Faster R-CNN RLKD config for 20 iterations
    on CUDA (RoIAlign and NMS through torchvision when mmcv has no CUDA
    ops): RoI distillation losses on every iteration, the agent learning.
